@@ -1,0 +1,3 @@
+"""deployconsole: a desktop deploy console for Google App Engine."""
+
+__version__ = "0.1.0"

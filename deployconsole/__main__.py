@@ -1,0 +1,3 @@
+from deployconsole.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,1 @@
+"""Domain values and rules: imports neither Qt nor any Google client."""

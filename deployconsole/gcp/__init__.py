@@ -1,0 +1,1 @@
+"""Thin adapters over the official Google client libraries."""

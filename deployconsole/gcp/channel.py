@@ -1,0 +1,94 @@
+"""Building the official clients for Google or for the emulator.
+
+The clients are the same code path either way: only the transport differs.
+For an emulator the channel is plaintext with anonymous credentials; a
+transport instance and ``credentials=`` cannot be given together, so the
+channel is wrapped in the client's own gRPC transport.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+
+# Own channels lose the generated clients' message-size override, and a
+# user's proxy settings would otherwise tunnel loopback traffic.
+CHANNEL_OPTIONS: list[tuple[str, Any]] = [
+    ("grpc.max_send_message_length", -1),
+    ("grpc.max_receive_message_length", -1),
+    ("grpc.enable_http_proxy", 0),
+]
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """Where the console talks to: Google (emulator is None) or an emulator."""
+
+    project: str
+    emulator: str | None = None
+
+    @property
+    def is_emulator(self) -> bool:
+        return self.emulator is not None
+
+
+def emulator_channel(target: str) -> grpc.Channel:
+    return grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+
+
+def _build(client_cls: Any, transport_cls: Any, endpoint: Endpoint) -> Any:
+    if endpoint.emulator is None:
+        return client_cls()
+    channel = emulator_channel(endpoint.emulator)
+    return client_cls(transport=transport_cls(channel=channel))
+
+
+def services_client(endpoint: Endpoint) -> Any:
+    from google.cloud.appengine_admin_v1.services.services import (
+        ServicesClient,
+        transports,
+    )
+
+    return _build(ServicesClient, transports.ServicesGrpcTransport, endpoint)
+
+
+def versions_client(endpoint: Endpoint) -> Any:
+    from google.cloud.appengine_admin_v1.services.versions import (
+        VersionsClient,
+        transports,
+    )
+
+    return _build(VersionsClient, transports.VersionsGrpcTransport, endpoint)
+
+
+def instances_client(endpoint: Endpoint) -> Any:
+    from google.cloud.appengine_admin_v1.services.instances import (
+        InstancesClient,
+        transports,
+    )
+
+    return _build(InstancesClient, transports.InstancesGrpcTransport, endpoint)
+
+
+def applications_client(endpoint: Endpoint) -> Any:
+    from google.cloud.appengine_admin_v1.services.applications import (
+        ApplicationsClient,
+        transports,
+    )
+
+    return _build(
+        ApplicationsClient, transports.ApplicationsGrpcTransport, endpoint
+    )
+
+
+def logging_client(endpoint: Endpoint) -> Any:
+    from google.cloud.logging_v2.services.logging_service_v2 import (
+        LoggingServiceV2Client,
+        transports,
+    )
+
+    return _build(
+        LoggingServiceV2Client, transports.LoggingServiceV2GrpcTransport, endpoint
+    )
