@@ -333,7 +333,7 @@ def create_version(
     """Deploy ``version`` into ``service_id``, as ``gcloud app deploy
     --no-promote`` does; a new service gets all its traffic on this version.
 
-    Fills name, create_time, created_by, version_url and serving_status
+    Fills name, create_time (when not given), created_by, version_url and serving_status
     (SERVING unless given). Deploying an existing version id replaces that
     version, as App Engine does. Returns a copy of the stored version.
     """
@@ -345,7 +345,10 @@ def create_version(
     stored = ae.Version(version)
     stored.name = state.version_name(service_id, version.id)
     stored.created_by = user
-    stored.create_time = timestamp(state.clock.now())
+    if not ae.Version.pb(stored).HasField("create_time"):
+        # A scenario may deploy versions "in the past" (their ids are
+        # gcloud's timestamps); anything else is deployed now.
+        stored.create_time = timestamp(state.clock.now())
     stored.version_url = state.version_url(service_id, version.id)
     if stored.serving_status == ae.ServingStatus.SERVING_STATUS_UNSPECIFIED:
         stored.serving_status = ae.ServingStatus.SERVING  # type: ignore[assignment]

@@ -55,6 +55,8 @@ def stream_stream(
     )
 
 
-def service(name: str, methods: dict[str, grpc.RpcMethodHandler]) -> grpc.GenericRpcHandler:
+def service(
+    name: str, methods: dict[str, grpc.RpcMethodHandler]
+) -> grpc.GenericRpcHandler:
     """``name`` is the full service name, e.g. ``google.appengine.v1.Services``."""
     return grpc.method_handlers_generic_handler(name, methods)

@@ -30,7 +30,9 @@ class EmulatorOptions:
 class Emulator:
     """One emulated project; start() it, use ``address``, then stop() it."""
 
-    def __init__(self, options: EmulatorOptions | None = None, clock: Clock | None = None):
+    def __init__(
+        self, options: EmulatorOptions | None = None, clock: Clock | None = None
+    ):
         self.options = options or EmulatorOptions()
         faults = Faults(seed=self.options.scenario.seed)
         for spec in self.options.faults:
@@ -56,7 +58,9 @@ class Emulator:
         self.http.start()
         self.scenario.populate()
         server = grpc.server(
-            futures.ThreadPoolExecutor(max_workers=32, thread_name_prefix="emulator-rpc"),
+            futures.ThreadPoolExecutor(
+                max_workers=32, thread_name_prefix="emulator-rpc"
+            ),
             options=[
                 ("grpc.max_send_message_length", -1),
                 ("grpc.max_receive_message_length", -1),
@@ -75,17 +79,21 @@ class Emulator:
         if self.options.run_traffic:
             self.scenario.start()
         log.info(
-            "Emulator for project %s listening on %s.", self.state.project_id, self.address
+            "Emulator for project %s listening on %s.",
+            self.state.project_id,
+            self.address,
         )
         return self
 
     def stop(self) -> None:
         self.scenario.stop()
+        # Closing the log store first ends open tail streams cleanly; the
+        # server's stop would cancel them with UNAVAILABLE instead.
+        if self.state.logs is not None:
+            self.state.logs.close()
         if self._server is not None:
             self._server.stop(grace=0.5).wait()
             self._server = None
-        if self.state.logs is not None:
-            self.state.logs.close()
         self.http.stop()
 
     def wait(self) -> None:
