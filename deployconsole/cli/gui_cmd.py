@@ -27,7 +27,42 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
+# Libraries Qt's xcb platform plugin loads; without them Qt aborts the
+# process with a long message instead of a useful one.
+_XCB_LIBRARIES = {
+    "xcb-cursor": "libxcb-cursor0",
+    "xcb-icccm": "libxcb-icccm4",
+    "xcb-keysyms": "libxcb-keysyms1",
+    "xcb-shape": "libxcb-shape0",
+    "xkbcommon-x11": "libxkbcommon-x11-0",
+}
+
+
+def missing_xcb_packages() -> list[str]:
+    """Debian packages whose libraries the xcb plugin needs and cannot find."""
+    if sys.platform != "linux" or os.environ.get("QT_QPA_PLATFORM", "xcb") != "xcb":
+        return []
+    if not os.environ.get("DISPLAY"):
+        return []
+    import ctypes.util
+
+    return [
+        package
+        for library, package in _XCB_LIBRARIES.items()
+        if ctypes.util.find_library(library) is None
+    ]
+
+
 def run(args: argparse.Namespace) -> int:
+    missing = missing_xcb_packages()
+    if missing:
+        print(
+            "deployconsole: Qt cannot open a window on this X display: its xcb "
+            "plugin needs libraries that are not installed (on Debian or "
+            f"Ubuntu: apt-get install {' '.join(missing)}).",
+            file=sys.stderr,
+        )
+        return EXIT_USAGE
     if not has_display():
         print(
             "deployconsole: no display to open a window on (DISPLAY and "
