@@ -17,7 +17,12 @@ os.environ.pop("GOOGLE_APPLICATION_CREDENTIALS", None)
 def isolated_home(tmp_path: object, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """Point every user directory (config, data, cache, logs) at a temp dir."""
     home = str(tmp_path)
-    for var in ("HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME",
-                "XDG_STATE_HOME"):
+    for var in (
+        "HOME",
+        "XDG_CONFIG_HOME",
+        "XDG_DATA_HOME",
+        "XDG_CACHE_HOME",
+        "XDG_STATE_HOME",
+    ):
         monkeypatch.setenv(var, os.path.join(home, var.lower()))
     yield home

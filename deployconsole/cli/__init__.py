@@ -19,10 +19,21 @@ from deployconsole.cli import (
     emulator_cmd,
     errors_cmd,
     gui_cmd,
+    history_cmd,
+    rollback_cmd,
+    set_traffic_cmd,
+    versions_cmd,
 )
 from deployconsole.cli.common import EXIT_USAGE, UsageError, add_global_options
 
-_COMMAND_MODULES = [emulator_cmd, errors_cmd]
+_COMMAND_MODULES = [
+    emulator_cmd,
+    errors_cmd,
+    versions_cmd,
+    set_traffic_cmd,
+    rollback_cmd,
+    history_cmd,
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,6 @@ EXIT_UNREACHABLE = 3
 DEFAULT_PROJECT = "deployconsole-demo"
 
 
-
 class UsageError(Exception):
     """A command line that cannot be acted on; exit code 2."""
 

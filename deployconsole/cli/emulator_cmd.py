@@ -25,19 +25,31 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--scenario", choices=SCENARIOS, default="bad-push")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(
-        "--rate", type=float, default=20.0, metavar="REQUESTS_PER_S",
+        "--rate",
+        type=float,
+        default=20.0,
+        metavar="REQUESTS_PER_S",
         help="request traffic across the project (default 20/s)",
     )
     parser.add_argument(
-        "--bad-push-at", type=float, default=30.0, metavar="SECONDS",
+        "--bad-push-at",
+        type=float,
+        default=30.0,
+        metavar="SECONDS",
         help="bad-push: when the broken version takes all traffic (default 30)",
     )
     parser.add_argument(
-        "--operation-delay", type=float, default=1.0, metavar="SECONDS",
+        "--operation-delay",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
         help="how long a mutation's operation takes (default 1)",
     )
     parser.add_argument(
-        "--fault", action="append", default=[], metavar="NAME=VALUE",
+        "--fault",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
         help="inject a fault (repeatable), e.g. unavailable=UpdateService:2",
     )
     parser.set_defaults(func=run)
@@ -61,7 +73,9 @@ def run(args: argparse.Namespace) -> int:
             migration_delay=max(args.operation_delay * 3, args.operation_delay),
         ),
         scenario=ScenarioOptions(
-            name=args.scenario, seed=args.seed, rate=args.rate,
+            name=args.scenario,
+            seed=args.seed,
+            rate=args.rate,
             bad_push_at=args.bad_push_at,
         ),
         faults=args.fault,

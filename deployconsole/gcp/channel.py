@@ -78,9 +78,7 @@ def applications_client(endpoint: Endpoint) -> Any:
         transports,
     )
 
-    return _build(
-        ApplicationsClient, transports.ApplicationsGrpcTransport, endpoint
-    )
+    return _build(ApplicationsClient, transports.ApplicationsGrpcTransport, endpoint)
 
 
 def logging_client(endpoint: Endpoint) -> Any:
