@@ -1,0 +1,178 @@
+"""Joining tracebacks split over several entries (agents, one line each)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from corpus.expect import expected_traceback, fixture_entries, traceback_as_fixture
+
+from deployconsole.core.logentry import (
+    KIND_REQUEST,
+    KIND_TEXT,
+    LogRecord,
+    build_record,
+    record_from_json,
+)
+from deployconsole.core.reassembly import Reassembler
+from deployconsole.core.traceback_model import CONTEXT_SENTENCE, HEADER
+
+
+def _joined_from_fixture() -> tuple[list[LogRecord], dict[str, Any], dict[str, str]]:
+    """Everything the fixture gives out, the expectations, insert id -> group."""
+    joiner = Reassembler()
+    out: list[LogRecord] = []
+    expected: dict[str, Any] = {}
+    groups: dict[str, str] = {}
+    for entry, expect in fixture_entries():
+        part = expect.get("fragment")
+        if part:
+            groups[entry["insertId"]] = part["group"]
+            if "reassembled" in expect:
+                expected[part["group"]] = expect["reassembled"]
+        out.extend(joiner.feed(record_from_json(entry)))
+    out.extend(joiner.finish())
+    return out, expected, groups
+
+
+@pytest.mark.parametrize(
+    "group",
+    ["split-py39-during-handling", "interleave-A-asyncio", "interleave-B-attribute"],
+)
+def test_split_tracebacks_are_joined(group: str) -> None:
+    out, expected, groups = _joined_from_fixture()
+    joined = [r for r in out if groups.get(r.insert_id) == group and r.tracebacks]
+    assert len(joined) == 1
+    (record,) = joined
+    want = expected[group]
+    assert record.text == want["text"].rstrip("\n")
+    assert [traceback_as_fixture(tb) for tb in record.tracebacks] == [
+        expected_traceback(tb) for tb in want["tracebacks"]
+    ]
+
+
+def test_fragments_are_not_given_out_twice() -> None:
+    out, _expected, groups = _joined_from_fixture()
+    fragments = [r for r in out if r.insert_id in groups]
+    # Per group: the preamble entries (already given out as they came) and
+    # the joined traceback.
+    assert sorted(r.insert_id for r in fragments) == sorted(
+        {r.insert_id for r in fragments}
+    )
+    assert len(fragments) == 1 + 1 + 2 + 1 + 1 + 1
+    entries = len(fixture_entries())
+    assert len(out) == entries - (4 - 2) - (6 - 3) - (18 - 2)
+
+
+def _text(text: str, at: float, instance: str = "i1", severity: str = "") -> LogRecord:
+    return build_record(
+        f"{instance}-{at}", at, "log", severity, "svc", "v1", instance, "",
+        kind=KIND_TEXT, text=text,
+    )  # fmt: skip
+
+
+FRAGMENTS = [
+    "[2025-11-18 09:10:20,078] ERROR in app: Exception on /x [POST]",
+    HEADER,
+    '  File "/workspace/main.py", line 3, in view',
+    "    return load()",
+    "KeyError: 's-42'",
+]
+
+
+def test_live_tail_holds_then_flushes() -> None:
+    joiner = Reassembler(gap=1.0, hold=2.0)
+    given = []
+    for n, line in enumerate(FRAGMENTS):
+        given += joiner.feed(_text(line, 100.0 + n * 0.01), now=10.0 + n * 0.01)
+    # The preamble line went out as it came; the traceback is held, since
+    # the next part of its chain may follow.
+    assert [r.text for r in given] == [FRAGMENTS[0]]
+    assert joiner.pending() == 1
+    assert joiner.flush(now=11.0) == []
+    (done,) = joiner.flush(now=12.1)
+    assert done.text == "\n".join(FRAGMENTS)
+    assert done.tracebacks[0].preamble == FRAGMENTS[0]
+    assert done.insert_id == "i1-100.01"
+    assert joiner.pending() == 0
+
+
+def test_chain_sentence_continues_a_whole_traceback() -> None:
+    joiner = Reassembler()
+    given = []
+    given += joiner.feed(_text("\n".join(FRAGMENTS[1:]), 100.0, severity="ERROR"))
+    given += joiner.feed(_text(CONTEXT_SENTENCE, 100.001))
+    given += joiner.feed(
+        _text("\n".join(FRAGMENTS[1:]).replace("KeyError", "OSError"), 100.002)
+    )
+    given += joiner.finish()
+    (record,) = given
+    assert [(e.type, e.relation_to_next) for e in record.tracebacks[0].exceptions] == [
+        ("KeyError", "context"),
+        ("OSError", None),
+    ]
+    assert record.severity == "ERROR"
+
+
+def test_interleaved_instances_are_kept_apart() -> None:
+    joiner = Reassembler()
+    out = []
+    other = [
+        line.replace("main.py", "worker.py").replace("KeyError", "OSError")
+        for line in FRAGMENTS
+    ]
+    for n, (mine, theirs) in enumerate(zip(FRAGMENTS, other, strict=True)):
+        out += joiner.feed(_text(mine, 100.0 + n / 100, "a"))
+        out += joiner.feed(_text(theirs, 100.0 + n / 100 + 0.001, "b"))
+    out += joiner.finish()
+    types = sorted(r.tracebacks[0].type for r in out if r.tracebacks)
+    assert types == ["KeyError", "OSError"]
+
+
+def test_far_apart_lines_are_not_joined() -> None:
+    joiner = Reassembler(gap=2.0)
+    out = joiner.feed(_text(HEADER, 100.0))
+    out += joiner.feed(_text(FRAGMENTS[2], 130.0))
+    out += joiner.finish()
+    assert all(not r.tracebacks for r in out)
+    assert [r.text for r in out] == [HEADER, FRAGMENTS[2]]
+
+
+def test_unrelated_line_releases_the_traceback_at_once() -> None:
+    joiner = Reassembler()
+    assert joiner.feed(_text("\n".join(FRAGMENTS[1:]), 100.0)) == []
+    released = joiner.feed(_text("INFO:app:next request", 100.5))
+    assert [bool(r.tracebacks) for r in released] == [True, False]
+
+
+def test_request_logs_and_other_kinds_pass_through() -> None:
+    joiner = Reassembler()
+    request = build_record(
+        "r1", 1.0, "log", "", "svc", "v1", "i1", "", "GET", "/", 500,
+        kind=KIND_REQUEST, request_lines=[("ERROR", "t", HEADER)],
+    )  # fmt: skip
+    assert joiner.feed(request) == [request]
+    assert joiner.pending() == 0
+
+
+def test_entries_without_instance_join_by_trace() -> None:
+    joiner = Reassembler()
+    out = []
+    for n, line in enumerate(FRAGMENTS[1:]):
+        record = build_record(
+            f"t{n}", 100.0 + n / 100, "log", "", "svc", "v1", "", "projects/p/traces/1",
+            kind=KIND_TEXT, text=line,
+        )  # fmt: skip
+        out += joiner.feed(record)
+    out += joiner.finish()
+    (record,) = out
+    assert record.tracebacks[0].type == "KeyError"
+
+
+def test_idle_instances_are_forgotten() -> None:
+    joiner = Reassembler(gap=1.0, hold=1.0)
+    joiner.feed(_text("INFO:app:hello", 100.0, "gone"), now=0.0)
+    joiner.flush(now=5.0)
+    assert joiner._streams  # still remembered for a possible preamble
+    joiner.flush(now=100.0)
+    assert not joiner._streams
