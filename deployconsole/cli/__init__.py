@@ -18,13 +18,23 @@ from deployconsole import __version__
 from deployconsole.cli import (
     emulator_cmd,
     errors_cmd,
+    guard_cmd,
     gui_cmd,
     history_cmd,
+    report_cmd,
     rollback_cmd,
     set_traffic_cmd,
+    tail_cmd,
     versions_cmd,
 )
-from deployconsole.cli.common import EXIT_USAGE, UsageError, add_global_options
+from deployconsole.cli.common import (
+    EXIT_FAILED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    UsageError,
+    add_global_options,
+)
+from deployconsole.core.operations import AdminError, ErrorKind
 
 _COMMAND_MODULES = [
     emulator_cmd,
@@ -33,6 +43,9 @@ _COMMAND_MODULES = [
     set_traffic_cmd,
     rollback_cmd,
     history_cmd,
+    tail_cmd,
+    guard_cmd,
+    report_cmd,
 ]
 
 
@@ -77,3 +90,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except UsageError as exc:
         print(f"deployconsole: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except AdminError as exc:
+        # A command that did not catch it (e.g. a sign-in needed before any
+        # call): nothing was sent, say why in one line.
+        print(f"deployconsole: {exc.message}", file=sys.stderr)
+        if exc.kind in (ErrorKind.UNREACHABLE, ErrorKind.PERMISSION):
+            return EXIT_UNREACHABLE
+        return EXIT_FAILED

@@ -52,6 +52,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         metavar="NAME=VALUE",
         help="inject a fault (repeatable), e.g. unavailable=UpdateService:2",
     )
+    parser.add_argument(
+        "--require-auth",
+        action="store_true",
+        help="require a bearer token: viewer, service-admin or logs-viewer, each "
+        "standing for that role",
+    )
     parser.set_defaults(func=run)
 
 
@@ -79,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
             bad_push_at=args.bad_push_at,
         ),
         faults=args.fault,
+        require_auth=args.require_auth,
     )
     try:
         emulator = Emulator(options)

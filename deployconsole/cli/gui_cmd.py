@@ -1,4 +1,4 @@
-"""Launching the window: ``deployconsole [--demo]``."""
+"""Launching the window: ``deployconsole [--demo | --self-test]``."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import argparse
 import os
 import sys
 
-from deployconsole.cli.common import EXIT_USAGE
+from deployconsole.cli.common import EXIT_FAILED, EXIT_OK, EXIT_USAGE
 
 
 def add_gui_options(parser: argparse.ArgumentParser) -> None:
@@ -14,6 +14,13 @@ def add_gui_options(parser: argparse.ArgumentParser) -> None:
         "--demo",
         action="store_true",
         help="open the console on an embedded emulator of a demo project",
+    )
+    parser.add_argument(
+        "--self-test",
+        action="store_true",
+        help="check that this install works: open the window offscreen on an "
+        "embedded emulator, list versions, move traffic once, exit 0 when "
+        "all went well",
     )
 
 
@@ -53,7 +60,22 @@ def missing_xcb_packages() -> list[str]:
     ]
 
 
+def run_self_test(args: argparse.Namespace) -> int:
+    # Offscreen needs no display, so the self-test runs on servers and in CI;
+    # it must be chosen before Qt starts.
+    os.environ["QT_QPA_PLATFORM"] = "offscreen"
+    from deployconsole.ui.self_test import run_self_test as run_it
+
+    result = run_it(verbose=bool(getattr(args, "verbose", False)))
+    for step in result.steps:
+        print(f"  ok: {step}")
+    print(result.message, file=sys.stdout if result.ok else sys.stderr)
+    return EXIT_OK if result.ok else EXIT_FAILED
+
+
 def run(args: argparse.Namespace) -> int:
+    if getattr(args, "self_test", False):
+        return run_self_test(args)
     missing = missing_xcb_packages()
     if missing:
         print(

@@ -25,6 +25,7 @@ from deployconsole.cli.common import (
     EXIT_OK,
     EXIT_UNREACHABLE,
     UsageError,
+    signed_in_endpoint,
 )
 
 log = logging.getLogger("deployconsole.cli")
@@ -59,12 +60,15 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
 
 
 def endpoint_from_args(args: argparse.Namespace) -> Endpoint:
-    """The project and endpoint the global options name.
+    """The project and endpoint the global options name, signed in.
 
     ``--project`` defaults to the emulator's demo project when ``--emulator``
-    is given; against Google it is required.
+    is given; against Google it is required. The sign-in is
+    ``--access-token-file`` or the one remembered for the project.
+
+    Raises:
+        SignInRequired: an AdminError saying how to sign in.
     """
-    from deployconsole.gcp.channel import Endpoint
 
     emulator = getattr(args, "emulator", None)
     project = getattr(args, "project", None)
@@ -75,7 +79,8 @@ def endpoint_from_args(args: argparse.Namespace) -> Endpoint:
                 "project)"
             )
         project = DEFAULT_PROJECT
-    return Endpoint(project=project, emulator=emulator)
+    endpoint: Endpoint = signed_in_endpoint(args, project, emulator)
+    return endpoint
 
 
 def error_exit(error: AdminError) -> int:

@@ -60,6 +60,9 @@ def declared() -> dict[str, Setting]:
 # -- the declarations --------------------------------------------------------
 
 LAST_PROJECT = declare("ui.last_project", str, "", "The project opened last.")
+LAST_PROJECT_DEMO = declare(
+    "ui.last_project_demo", bool, False, "Whether the last project was the demo."
+)
 WINDOW_GEOMETRY = declare(
     "ui.window_geometry", str, "", "The main window's geometry (base64)."
 )
@@ -80,6 +83,13 @@ LOG_BUFFER_ENTRIES = declare(
 )
 SOURCE_ROOT = declare(
     "errors.source_root", str, "", "A local checkout to open traceback frames in."
+)
+EDITOR_COMMAND = declare(
+    "errors.editor_command",
+    str,
+    "",
+    "Command that opens a frame's file at its line, with {file} and {line} "
+    "(e.g. code -g {file}:{line}); empty: the desktop's default application.",
 )
 ALERT_MAX_ERROR_RATIO = declare(
     "alerts.max_error_ratio", float, 0.05, "5xx ratio over the window that alerts."

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from deployconsole.emulator import admin, logging_api
+from deployconsole.emulator import admin, auth, logging_api
 from deployconsole.emulator.faults import Faults
 from deployconsole.emulator.http import VersionHttpServer
 from deployconsole.emulator.logstore import LogStore
@@ -25,6 +25,8 @@ class EmulatorOptions:
     faults: list[str] = field(default_factory=list)
     # Start the traffic generator; tests that drive traffic by hand set False.
     run_traffic: bool = True
+    # Require a bearer token on every call (see emulator/auth.py).
+    require_auth: bool = False
 
 
 class Emulator:
@@ -43,6 +45,7 @@ class Emulator:
         self.state.logs = LogStore(self.state)
         self.http = VersionHttpServer(self.state)
         self.scenario = ScenarioEngine(self.state, self.options.scenario)
+        self.auth = auth.EmulatorAuth(self.options.require_auth)
         self._server: grpc.Server | None = None
         self.port = 0
 
@@ -66,10 +69,12 @@ class Emulator:
                 ("grpc.max_receive_message_length", -1),
                 ("grpc.so_reuseport", 0),
             ],
+            interceptors=self.auth.interceptors(),
         )
         server.add_generic_rpc_handlers(
             tuple(admin.build_handlers(self.state))
             + tuple(logging_api.build_handlers(self.state))
+            + tuple(auth.build_handlers(self.state, self.auth))
         )
         self.port = server.add_insecure_port(f"127.0.0.1:{port}")
         if self.port == 0:

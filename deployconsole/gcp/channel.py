@@ -8,7 +8,7 @@ channel is wrapped in the client's own gRPC transport.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import grpc
@@ -28,6 +28,9 @@ class Endpoint:
 
     project: str
     emulator: str | None = None
+    # A gcp.auth.Identity, or None: the emulator then gets no credentials and
+    # Google the clients' defaults.
+    credentials: Any = field(default=None, compare=False, repr=False)
 
     @property
     def is_emulator(self) -> bool:
@@ -39,6 +42,11 @@ def emulator_channel(target: str) -> grpc.Channel:
 
 
 def _build(client_cls: Any, transport_cls: Any, endpoint: Endpoint) -> Any:
+    if endpoint.credentials is not None:
+        from deployconsole.gcp.auth_grpc import authorized_channel
+
+        channel = authorized_channel(endpoint, transport_cls.DEFAULT_HOST)
+        return client_cls(transport=transport_cls(channel=channel))
     if endpoint.emulator is None:
         return client_cls()
     channel = emulator_channel(endpoint.emulator)

@@ -104,6 +104,7 @@ class ConsoleActions(QObject):
         ):
             act.setStatusTip(tip)
             act.setToolTip(f"{tip} ({act.shortcut().toString()})")
+        self._tooltips = {act: act.toolTip() for act in self.mutations}
         self.update_enabled()
 
     # -- enabling ----------------------------------------------------------
@@ -114,11 +115,9 @@ class ConsoleActions(QObject):
 
     def update_enabled(self) -> None:
         service, version = self.selection()
-        busy = False
         for act in self.mutations:
-            act.setEnabled(not self.read_only_reason and not busy)
-            if self.read_only_reason:
-                act.setToolTip(self.read_only_reason)
+            act.setEnabled(not self.read_only_reason)
+            act.setToolTip(self.read_only_reason or self._tooltips[act])
         if self.read_only_reason:
             return
         self.send_all.setEnabled(version is not None)

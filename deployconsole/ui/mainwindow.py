@@ -25,6 +25,7 @@ from deployconsole.core.operations import Operation, Outcome, Progress
 from deployconsole.gcp.channel import Endpoint
 from deployconsole.ui.actions import ConsoleActions, Selection
 from deployconsole.ui.history_panel import HistoryPanel
+from deployconsole.ui.live import install_live_errors
 from deployconsole.ui.session import ConsoleSession
 from deployconsole.ui.snapshot import Snapshot, read_snapshot
 from deployconsole.ui.tasks import TaskRunner
@@ -82,6 +83,7 @@ class MainWindow(QMainWindow):
         self.session.operation_finished.connect(self._on_operation_finished)
         self._make_toolbar(endpoint)
         self._make_status_bar()
+        self.live = install_live_errors(self)
 
         self._last_success: float | None = None
         self._reading = False
@@ -123,8 +125,8 @@ class MainWindow(QMainWindow):
         self.project_picker = QComboBox(toolbar)
         self.project_picker.setObjectName("projectPicker")
         label = endpoint.project + (" (emulator)" if endpoint.is_emulator else "")
-        # FIXME(projects): only the open project is listed until several
-        # projects can be remembered with their sign-in.
+        # ui.projects_dialog.ProjectSwitcher refills this with the remembered
+        # projects and switches on a pick.
         self.project_picker.addItem(label, endpoint.project)
         self.project_picker.setToolTip("Project")
         toolbar.addWidget(QLabel(" Project: "))
@@ -246,6 +248,7 @@ class MainWindow(QMainWindow):
 
     def shutdown(self) -> None:
         self._timer.stop()
+        self.live.stop()
         self.tasks.shutdown()
         self.session.close()
 

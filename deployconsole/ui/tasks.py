@@ -43,6 +43,11 @@ class TaskRunner(QObject):
         on_done: Callable[[T], None],
         on_error: Callable[[Exception], None],
     ) -> Future[T]:
+        if self._closed:
+            # The window is going away: nothing will be read or shown.
+            cancelled: Future[T] = Future()
+            cancelled.cancel()
+            return cancelled
         future = self._pool.submit(fn)
 
         def deliver(done: Future[T]) -> None:
