@@ -58,8 +58,8 @@ log = logging.getLogger("deployconsole.traffic")
 ProgressFn = Callable[[str], None]
 
 
-class TrafficBackend(Protocol):
-    """What the controller needs from App Engine (gcp.admin.AdminClient)."""
+class AdminReads(Protocol):
+    """The reads every controller needs from App Engine (gcp.admin.AdminClient)."""
 
     @property
     def project(self) -> str: ...
@@ -69,6 +69,10 @@ class TrafficBackend(Protocol):
     def list_versions(
         self, service_id: str, *, with_instances: bool = True
     ) -> list[VersionInfo]: ...
+
+
+class TrafficBackend(AdminReads, Protocol):
+    """What the traffic controller needs from App Engine."""
 
     def update_split(
         self, service_id: str, split: Split, *, migrate: bool, progress: ProgressFn

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Protocol
 
-from deployconsole.core.appmodel import ServiceInfo, ServingStatus, VersionInfo
+from deployconsole.core.appmodel import ServiceInfo, ServingStatus
 from deployconsole.core.journal import Journal, JournalRow
 from deployconsole.core.operations import (
     AdminError,
@@ -22,21 +22,12 @@ from deployconsole.core.operations import (
     OutcomeStatus,
     outcome_for_error,
 )
+from deployconsole.core.traffic import AdminReads, ProgressFn
 
 log = logging.getLogger("deployconsole.versions")
 
-ProgressFn = Callable[[str], None]
-
-
-class VersionBackend(Protocol):
-    @property
-    def project(self) -> str: ...
-
-    def get_service(self, service_id: str) -> ServiceInfo: ...
-
-    def list_versions(
-        self, service_id: str, *, with_instances: bool = True
-    ) -> list[VersionInfo]: ...
+class VersionBackend(AdminReads, Protocol):
+    """What stopping, starting and deleting need from App Engine."""
 
     def set_serving_status(
         self,

@@ -53,48 +53,49 @@ def _build(client_cls: Any, transport_cls: Any, endpoint: Endpoint) -> Any:
     return client_cls(transport=transport_cls(channel=channel))
 
 
-def services_client(endpoint: Endpoint) -> Any:
-    from google.cloud.appengine_admin_v1.services.services import (
-        ServicesClient,
-        transports,
-    )
+def _client(package: str, client: str, transport: str, endpoint: Endpoint) -> Any:
+    """Import ``package`` lazily (the clients are slow to import) and build."""
+    import importlib
 
-    return _build(ServicesClient, transports.ServicesGrpcTransport, endpoint)
+    module = importlib.import_module(package)
+    transports = importlib.import_module(f"{package}.transports")
+    return _build(getattr(module, client), getattr(transports, transport), endpoint)
+
+
+_ADMIN = "google.cloud.appengine_admin_v1.services"
+
+
+def services_client(endpoint: Endpoint) -> Any:
+    return _client(
+        f"{_ADMIN}.services", "ServicesClient", "ServicesGrpcTransport", endpoint
+    )
 
 
 def versions_client(endpoint: Endpoint) -> Any:
-    from google.cloud.appengine_admin_v1.services.versions import (
-        VersionsClient,
-        transports,
+    return _client(
+        f"{_ADMIN}.versions", "VersionsClient", "VersionsGrpcTransport", endpoint
     )
-
-    return _build(VersionsClient, transports.VersionsGrpcTransport, endpoint)
 
 
 def instances_client(endpoint: Endpoint) -> Any:
-    from google.cloud.appengine_admin_v1.services.instances import (
-        InstancesClient,
-        transports,
+    return _client(
+        f"{_ADMIN}.instances", "InstancesClient", "InstancesGrpcTransport", endpoint
     )
-
-    return _build(InstancesClient, transports.InstancesGrpcTransport, endpoint)
 
 
 def applications_client(endpoint: Endpoint) -> Any:
-    from google.cloud.appengine_admin_v1.services.applications import (
-        ApplicationsClient,
-        transports,
+    return _client(
+        f"{_ADMIN}.applications",
+        "ApplicationsClient",
+        "ApplicationsGrpcTransport",
+        endpoint,
     )
-
-    return _build(ApplicationsClient, transports.ApplicationsGrpcTransport, endpoint)
 
 
 def logging_client(endpoint: Endpoint) -> Any:
-    from google.cloud.logging_v2.services.logging_service_v2 import (
-        LoggingServiceV2Client,
-        transports,
-    )
-
-    return _build(
-        LoggingServiceV2Client, transports.LoggingServiceV2GrpcTransport, endpoint
+    return _client(
+        "google.cloud.logging_v2.services.logging_service_v2",
+        "LoggingServiceV2Client",
+        "LoggingServiceV2GrpcTransport",
+        endpoint,
     )
