@@ -17,15 +17,14 @@ import json
 import logging
 import socket
 import sqlite3
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
 
 from deployconsole.core.split import Split
+from deployconsole.core.sqlite_file import SqliteFile, dump_split, load_split
 
 log = logging.getLogger("deployconsole.journal")
 
@@ -138,36 +137,11 @@ class JournalRow:
         }
 
 
-def _dump(split: Split | None) -> str | None:
-    return None if split is None else json.dumps(split.to_json(), sort_keys=True)
-
-
-def _load(text: str | None) -> Split | None:
-    return None if text is None else Split.from_json(json.loads(text))
-
-
-class Journal:
+class Journal(SqliteFile):
     """The append-only action journal at ``path`` (created on first use)."""
 
     def __init__(self, path: Path | str | None = None) -> None:
-        self.path = Path(path) if path is not None else default_path()
-        self._ready = False
-        self._lock = threading.Lock()
-
-    @contextmanager
-    def _connect(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            if not self._ready:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10.0)
-        try:
-            with self._lock:
-                if not self._ready:
-                    self._create(connection)
-                    self._ready = True
-            yield connection
-        finally:
-            connection.close()
+        super().__init__(Path(path) if path is not None else default_path())
 
     def _create(self, connection: sqlite3.Connection) -> None:
         version = connection.execute("PRAGMA user_version").fetchone()[0]
@@ -190,8 +164,8 @@ class Journal:
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     row.time.timestamp(), row.identity, row.project, row.service,
-                    row.action, row.target, _dump(row.split_before),
-                    _dump(row.split_requested), _dump(row.split_after),
+                    row.action, row.target, dump_split(row.split_before),
+                    dump_split(row.split_requested), dump_split(row.split_after),
                     int(row.migrate), row.operation_name, row.outcome, row.error,
                 ),
             )
@@ -240,9 +214,9 @@ def _row(record: sqlite3.Row) -> JournalRow:
         service=record["service"],
         action=record["action"],
         target=record["target"],
-        split_before=_load(record["split_before"]),
-        split_requested=_load(record["split_requested"]),
-        split_after=_load(record["split_after"]),
+        split_before=load_split(record["split_before"]),
+        split_requested=load_split(record["split_requested"]),
+        split_after=load_split(record["split_after"]),
         migrate=bool(record["migrate"]),
         operation_name=record["operation_name"],
         outcome=record["outcome"],
