@@ -176,3 +176,50 @@ def test_idle_instances_are_forgotten() -> None:
     assert joiner._streams  # still remembered for a possible preamble
     joiner.flush(now=100.0)
     assert not joiner._streams
+
+
+def test_a_chain_cut_before_its_separator_is_joined() -> None:
+    # A log agent that cuts before "During handling..." puts the sentence at
+    # the start of the next entry, together with the next traceback.
+    from deployconsole.core.logentry import KIND_TEXT, build_record
+    from deployconsole.core.reassembly import Reassembler
+
+    first = (
+        "Traceback (most recent call last):\n"
+        '  File "/workspace/main.py", line 10, in load\n'
+        "    rows = db.query()\n"
+        "sqlite3.OperationalError: database is locked"
+    )
+    second = (
+        "During handling of the above exception, another exception occurred:\n"
+        "\n"
+        "Traceback (most recent call last):\n"
+        '  File "/workspace/main.py", line 14, in handler\n'
+        "    raise ServiceError('retry later')\n"
+        "main.ServiceError: retry later"
+    )
+    reassembler = Reassembler()
+    out = []
+    for number, text in enumerate((first, second)):
+        record = build_record(
+            insert_id=f"e{number}",
+            timestamp=100.0 + number * 0.01,
+            log_name="projects/p/logs/stderr",
+            severity="",
+            service="default",
+            version="v1",
+            instance="i-1",
+            trace="",
+            kind=KIND_TEXT,
+            text=text,
+        )
+        out += reassembler.feed(record)
+    out += reassembler.finish()
+    (joined,) = out
+    (traceback,) = joined.tracebacks
+    assert [e.type for e in traceback.exceptions] == [
+        "sqlite3.OperationalError",
+        "main.ServiceError",
+    ]
+    assert traceback.exceptions[0].relation_to_next == "context"
+    assert joined.insert_id == "e0"

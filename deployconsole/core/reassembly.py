@@ -144,11 +144,17 @@ class Reassembler:
     def _continue(self, stream: _Stream, record: LogRecord) -> bool:
         """Add ``record`` to the stream's traceback if it reads on through it."""
         new = record.text
-        is_sentence = new.strip() in _SENTENCES
-        if stream.state == STATE_COMPLETE and not is_sentence:
+        # An agent may cut a chain before its separator sentence; the next
+        # entry then starts with the sentence, alone or with the next part.
+        first_line = new.lstrip("\n").split("\n", 1)[0].strip()
+        starts_chain = first_line in _SENTENCES
+        if stream.state == STATE_COMPLETE and not starts_chain:
             return False
-        if is_sentence:
-            joined = stream.text.rstrip("\n") + "\n\n" + new.strip() + "\n"
+        if starts_chain:
+            rest = new.strip("\n")
+            joined = stream.text.rstrip("\n") + "\n\n" + rest
+            if rest == first_line:
+                joined += "\n"
         else:
             joined = stream.text + "\n" + new
         tail = text_tail(joined)

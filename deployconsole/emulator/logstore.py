@@ -76,7 +76,9 @@ class Subscription:
     """One tail session's bounded queue; fed by writers, drained by its RPC."""
 
     def __init__(
-        self, predicate: Callable[[Any], bool], parents: tuple[str, ...],
+        self,
+        predicate: Callable[[Any], bool],
+        parents: tuple[str, ...],
         settings: TailSettings,
     ) -> None:
         self._predicate = predicate
@@ -103,9 +105,9 @@ class Subscription:
                 e for e in entries if e.log_name.startswith(prefixes) and predicate(e)
             ]
         except Exception:
-            # A filter bug must not break the writer (often the scenario).
-            log.exception("Tail filter failed; %d entries not offered.", len(entries))
-            return
+            # One entry the filter cannot read (say, a payload that does not
+            # decode) must cost only that entry, and never break the writer.
+            matching = [e for e in entries if self._matches_safely(e)]
         if not matching:
             return
         with self._cond:
@@ -115,6 +117,19 @@ class Subscription:
             self._not_consumed += allowed - taken
             self._queue.extend((arrival, e) for e in matching[:taken])
             self._cond.notify()
+
+    def _matches_safely(self, entry: Any) -> bool:
+        try:
+            return bool(
+                entry.log_name.startswith(self._prefixes) and self._predicate(entry)
+            )
+        except Exception:
+            log.warning(
+                "Tail filter could not read entry %s; it is not offered.",
+                entry.insert_id,
+                exc_info=True,
+            )
+            return False
 
     def _admit(self, count: int, now: float) -> int:
         """How many of ``count`` entries the rate limit lets through."""
@@ -253,8 +268,13 @@ class LogStore:
             keys, entries = self._keys, self._entries
             if not descending:
                 start = 0 if cursor is None else bisect.bisect_right(keys, cursor)
-                return list(zip(keys[start : start + limit],
-                                entries[start : start + limit], strict=True))
+                return list(
+                    zip(
+                        keys[start : start + limit],
+                        entries[start : start + limit],
+                        strict=True,
+                    )
+                )
             end = len(keys) if cursor is None else bisect.bisect_left(keys, cursor)
             start = max(0, end - limit)
             chunk = list(zip(keys[start:end], entries[start:end], strict=True))
