@@ -39,6 +39,9 @@ class ConsoleActions(QObject):
             alert banner's "Roll back" use it).
         message_shown(str, str): a title and text told to the user (refusals,
             failures), in a dialog that does not block.
+        rollout_requested(str, str): a guarded rollout of (service, version)
+            was asked for.
+        report_requested(str): an incident report of the service was asked for.
         operation_started(object): an Operation was submitted.
         operation_ended(object, object): an Operation and its Outcome.
         refresh_needed(): the server changed; read it again.
@@ -46,6 +49,8 @@ class ConsoleActions(QObject):
 
     confirmation_shown = Signal(object)
     message_shown = Signal(str, str)
+    rollout_requested = Signal(str, str)
+    report_requested = Signal(str)
     operation_started = Signal(object)
     operation_ended = Signal(object, object)
     refresh_needed = Signal()
@@ -82,6 +87,11 @@ class ConsoleActions(QObject):
             "Start version", "Ctrl+Shift+S", lambda: self._serving(True)
         )
         self.delete = action("Delete version", "Del", self.delete_selected)
+        self.guard = action("Guarded rollout…", "Ctrl+G", self._request_rollout)
+        self.report = action(
+            "Draft incident report", "Ctrl+Shift+R", self._request_report
+        )
+        self.report.setStatusTip("Draft the selected service's incident report")
         self.mutations = [
             self.send_all,
             self.rollback,
@@ -89,6 +99,7 @@ class ConsoleActions(QObject):
             self.stop,
             self.start,
             self.delete,
+            self.guard,
         ]
         for act, tip in zip(
             self.mutations,
@@ -99,6 +110,8 @@ class ConsoleActions(QObject):
                 "Stop the selected version (its instances shut down)",
                 "Start the selected version again",
                 "Delete the selected version (refused while it has traffic)",
+                "Check the selected version, move traffic to it in steps, and "
+                "roll back by itself if it does worse",
             ),
             strict=True,
         ):
@@ -126,6 +139,8 @@ class ConsoleActions(QObject):
         self.delete.setEnabled(version is not None)
         self.rollback.setEnabled(service is not None)
         self.edit_split.setEnabled(service is not None)
+        self.guard.setEnabled(version is not None)
+        self.report.setEnabled(service is not None)
 
     # -- traffic -----------------------------------------------------------
 
@@ -216,6 +231,16 @@ class ConsoleActions(QObject):
                 heading="The split changed since it was shown; nothing was sent. "
                 "Review the live split and confirm again.",
             )
+
+    def _request_rollout(self) -> None:
+        service, version = self.selection()
+        if service is not None and version is not None:
+            self.rollout_requested.emit(service.id, version.id)
+
+    def _request_report(self) -> None:
+        service, _ = self.selection()
+        if service is not None:
+            self.report_requested.emit(service.id)
 
     # -- versions ----------------------------------------------------------
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import datetime
+from typing import Any
 
 from PySide6.QtCore import QItemSelection, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -26,6 +27,7 @@ from deployconsole.gcp.channel import Endpoint
 from deployconsole.ui.actions import ConsoleActions, Selection
 from deployconsole.ui.history_panel import HistoryPanel
 from deployconsole.ui.live import install_live_errors
+from deployconsole.ui.rollouts import GuardedRollouts
 from deployconsole.ui.session import ConsoleSession
 from deployconsole.ui.snapshot import Snapshot, read_snapshot
 from deployconsole.ui.tasks import TaskRunner
@@ -78,6 +80,13 @@ class MainWindow(QMainWindow):
             self, self.session, self.tasks, self.selection, self.model.versions_of
         )
         self.actions_.refresh_needed.connect(self.refresh)
+        # Set by install_live_errors; the guarded rollouts watch its pipeline.
+        self.live: Any = None
+        self.rollouts = GuardedRollouts(
+            self, self.tabs, self.session, self.tasks, self._live_pipeline
+        )
+        self.actions_.rollout_requested.connect(self.rollouts.ask_and_start)
+        self.actions_.report_requested.connect(self.rollouts.draft_report)
         self.actions_.operation_started.connect(self._on_operation_started)
         self.session.operation_progressed.connect(self._on_operation_progress)
         self.session.operation_finished.connect(self._on_operation_finished)
@@ -93,6 +102,11 @@ class MainWindow(QMainWindow):
         self._timer.timeout.connect(self.refresh)
         self._timer.start()
         QTimer.singleShot(0, self.refresh)
+
+    def _live_pipeline(self) -> Any:
+        if self.live is None:
+            raise RuntimeError("live errors are not running in this window")
+        return self.live.pipeline
 
     # -- building ----------------------------------------------------------
 
@@ -140,6 +154,7 @@ class MainWindow(QMainWindow):
         toolbar.addSeparator()
         for act in self.actions_.mutations:
             toolbar.addAction(act)
+        toolbar.addAction(self.actions_.report)
         quit_action = QAction("Quit", self)
         quit_action.setShortcut(QKeySequence.StandardKey.Quit)
         quit_action.triggered.connect(self.close)
@@ -195,6 +210,7 @@ class MainWindow(QMainWindow):
             self._first_load = False
             self.tree.expandAll()
             startup_log.info("Versions listed.")
+            self.rollouts.offer_unfinished()
         log.debug("Snapshot applied in %.1f ms.", (time.perf_counter() - started) * 1e3)
         self._last_success = snapshot.read_at
         count = self.model.version_count()
