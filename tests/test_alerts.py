@@ -141,6 +141,18 @@ def test_new_error_group_alerts_once_per_version_after_the_grace() -> None:
     assert new_group("ccc", "v9", 27) is None
 
 
+def test_a_new_group_seen_before_the_split_is_known_still_alerts() -> None:
+    # Right after a deploy the console's split is stale: the new version
+    # looks trafficless when its first error arrives.
+    rules = AlertRules(AlertSettings(new_group_grace_seconds=0))
+    rules.set_traffic({"default": {"v1": 1.0}})
+    assert rules.check_new_group("default", "v2", "f", "E", T0 + 1) is None
+    rules.set_traffic({"default": {"v2": 1.0}})
+    alert = rules.check_new_group("default", "v2", "f", "E", T0 + 2)
+    assert alert is not None and alert.version == "v2"
+    assert rules.check_new_group("default", "v2", "f", "E", T0 + 3) is None
+
+
 def test_new_group_alerts_can_be_turned_off() -> None:
     rules = AlertRules(AlertSettings(new_group_alerts=False, new_group_grace_seconds=0))
     health = HealthWindows()

@@ -164,3 +164,30 @@ def test_an_unreachable_service_is_retried_with_backoff() -> None:
     assert all(event.retry_in is not None and event.retry_in > 0 for event in retries)
     assert "Cannot reach Cloud Logging" in retries[0].message
     assert "connected" not in sink.kinds()
+
+
+def test_stopping_a_session_that_never_started_keeps_anothers_claim() -> None:
+    from contextlib import contextmanager
+
+    from test_tail_support import RecordingSink, running_emulator
+
+    from deployconsole.gcp.channel import Endpoint
+    from deployconsole.gcp.logs import TailBusy, TailSession
+    from deployconsole.gcp.tail_filter import TailScope
+
+    with contextmanager(running_emulator)() as emulator:
+        endpoint = Endpoint(emulator.state.project_id, emulator.address)
+        first = TailSession(endpoint, TailScope(), RecordingSink()).start()
+        try:
+            never_started = TailSession(endpoint, TailScope(), RecordingSink())
+            never_started.stop()
+            third = TailSession(endpoint, TailScope(), RecordingSink())
+            try:
+                third.start()
+            except TailBusy:
+                pass
+            else:
+                third.stop()
+                raise AssertionError("a second tail of the project was started")
+        finally:
+            first.stop()

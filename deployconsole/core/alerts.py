@@ -199,15 +199,18 @@ class AlertRules:
         key = (fingerprint, ref)
         if key in self._groups_seen:
             return None
-        self._groups_seen.add(key)
         self.observe_time(at)
         settings = self.settings
+        if not self.has_traffic(ref, window):
+            # Not marked seen: right after a deploy the split the console
+            # knows may be stale, and the group must still alert once the
+            # version is known to serve traffic.
+            return None
+        self._groups_seen.add(key)
         if not settings.new_group_alerts:
             return None
         assert self._started_at is not None
         if at - self._started_at < settings.new_group_grace_seconds:
-            return None
-        if not self.has_traffic(ref, window):
             return None
         message = f"New error in {version} of {service}: {headline}"
         log.info("Alert: %s (error group %s).", message, fingerprint)

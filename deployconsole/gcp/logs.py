@@ -128,6 +128,9 @@ class TailSession:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._threads: list[threading.Thread] = []
+        # Whether this session holds the project's one-tail claim (guarded
+        # by _active_lock).
+        self._registered = False
         # Guarded by _lock:
         self._scope = scope
         self._sampler = RequestSampler(settings.min_sample, settings.sample_recovery)
@@ -160,6 +163,7 @@ class TailSession:
                     "the console keeps one per project"
                 )
             _active.add(self._key)
+            self._registered = True
         backfill = Backfill(self._gaps, self, self.settings, self._stop)
         for name, target in (("tail", self._run), ("tail-backfill", backfill.run)):
             thread = threading.Thread(
@@ -185,7 +189,11 @@ class TailSession:
         if self._own_client:
             self._client.transport.close()
         with _active_lock:
-            _active.discard(self._key)
+            # Only the session that registered the project may free it: a
+            # session that never started must not end another's claim.
+            if self._registered:
+                _active.discard(self._key)
+                self._registered = False
 
     def set_scope(self, scope: TailScope) -> None:
         """Watch other services, versions or kinds of entries from now on."""
