@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 from urllib.parse import urlsplit
 
+from deployconsole.core.fingerprint import fingerprint
 from deployconsole.core.logentry import LogRecord
 
 log = logging.getLogger("deployconsole.smoke")
@@ -337,7 +338,9 @@ class SmokeRunner:
         seconds = time.monotonic() - began
         if texts:
             first = records[0].tracebacks[-1].headline()
-            more = f" and {len(texts) - 1} more" if len(texts) > 1 else ""
+            more = (
+                f" and {len(texts) - 1} other error(s)" if len(texts) > 1 else ""
+            )
             message = (
                 f"{version} logged {len(records)} traceback(s) during the check: "
                 f"{first}{more}."
@@ -356,11 +359,13 @@ class SmokeRunner:
 
 
 def _distinct_tracebacks(records: list[LogRecord]) -> tuple[str, ...]:
-    seen: dict[str, None] = {}
+    """One text per error group (the first seen), so that the same import
+    error logged by every worker is reported once."""
+    seen: dict[str, str] = {}
     for record in records:
         for traceback in record.tracebacks:
-            seen.setdefault(traceback.format(), None)
-    return tuple(seen)
+            seen.setdefault(fingerprint(traceback), traceback.format())
+    return tuple(seen.values())
 
 
 def _expected_text(wanted: range) -> str:
