@@ -32,6 +32,7 @@ from deployconsole.core.settings import Settings
 from deployconsole.gcp.channel import Endpoint, logging_client
 from deployconsole.gcp.logs import TailBusy, TailSession, TailSettings
 from deployconsole.gcp.tail_filter import TailScope
+from deployconsole.ui.live.gc_pacer import GcPacer
 from deployconsole.ui.live.groups_model import GroupsModel
 from deployconsole.ui.live.health_chart import HealthHistory
 from deployconsole.ui.live.records_model import RecordsModel
@@ -137,6 +138,7 @@ class LiveErrors(QObject):
         self._sample = 1.0
         self._known: set[VersionKey] | None = None
         self._reported: set[VersionKey] = set()
+        self._gc = GcPacer()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_tick)
@@ -233,6 +235,7 @@ class LiveErrors(QObject):
         batch = self.pipeline.drain()
         if batch:
             self._apply(batch)
+        self._gc.tick(bool(batch.records))
 
     def _apply(self, batch: IngestBatch) -> None:
         records = batch.records
