@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import grpc
 from google.cloud.appengine_admin_v1 import types as ae
@@ -102,6 +103,35 @@ def build_handlers(
             version = admin_ops.get_version(state, service_id, version_id)
             return view_of(version, request.view)
 
+    def _accepted(
+        method: str,
+        request: Any,
+        before: ae.Version,
+        service_id: str,
+        version_id: str,
+        operation: operations_pb2.Operation,
+        detail: str = "",
+    ) -> None:
+        # App Engine writes the activity entry when it accepts the call.
+        log.info(
+            "%s accepted: version %s of service %s%s (operation %s).",
+            method,
+            version_id,
+            service_id,
+            detail,
+            operation.name,
+        )
+        audit.record(
+            state,
+            method,
+            before.name,
+            request,
+            service_id=service_id,
+            version_id=version_id,
+            original=before,
+            operation_name=operation.name,
+        )
+
     def update_version(
         request: ae.UpdateVersionRequest, context: grpc.ServicerContext
     ) -> operations_pb2.Operation:
@@ -132,22 +162,14 @@ def build_handlers(
         with state.lock:
             before = ae.Version(admin_ops.get_version(state, service_id, version_id))
             operation = store.start("Versions.UpdateVersion", before.name, apply)
-        log.info(
-            "UpdateVersion accepted: version %s of service %s to %s (operation %s).",
-            version_id,
-            service_id,
-            status.name,
-            operation.name,
-        )
-        audit.record(
-            state,
+        _accepted(
             "Versions.UpdateVersion",
-            before.name,
             request,
-            service_id=service_id,
-            version_id=version_id,
-            original=before,
-            operation_name=operation.name,
+            before,
+            service_id,
+            version_id,
+            operation,
+            f" to {status.name}",
         )
         return operation
 
@@ -171,21 +193,13 @@ def build_handlers(
             before = ae.Version(admin_ops.get_version(state, service_id, version_id))
             _refuse_if_serving_traffic(state, service_id, version_id)
             operation = store.start("Versions.DeleteVersion", before.name, apply)
-        log.info(
-            "DeleteVersion accepted: version %s of service %s (operation %s).",
-            version_id,
-            service_id,
-            operation.name,
-        )
-        audit.record(
-            state,
+        _accepted(
             "Versions.DeleteVersion",
-            before.name,
             request,
-            service_id=service_id,
-            version_id=version_id,
-            original=before,
-            operation_name=operation.name,
+            before,
+            service_id,
+            version_id,
+            operation,
         )
         return operation
 
