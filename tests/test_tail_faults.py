@@ -10,19 +10,17 @@ from collections.abc import Iterator
 
 import pytest
 from test_tail_support import (
-    DEADLINE,
     KEY_ERROR,
-    PROJECT,
     RecordingSink,
     request_log,
     running_emulator,
+    start_tail,
     stderr,
     store_of,
 )
 
 from deployconsole.emulator.server import Emulator, EmulatorOptions
 from deployconsole.emulator.state import ManualClock
-from deployconsole.gcp.channel import Endpoint
 from deployconsole.gcp.logs import TailSession, TailSettings
 from deployconsole.gcp.tail_filter import TailScope
 
@@ -35,13 +33,7 @@ def emulator() -> Iterator[Emulator]:
 def start(
     emulator: Emulator, scope: TailScope, settings: TailSettings | None = None
 ) -> tuple[TailSession, RecordingSink]:
-    sink = RecordingSink()
-    session = TailSession(
-        Endpoint(PROJECT, emulator.address), scope, sink, settings
-    ).start()
-    assert store_of(emulator).wait_for_sessions(1, DEADLINE)
-    sink.wait_event("connected")
-    return session, sink
+    return start_tail(emulator, scope, settings, connected=True)
 
 
 def test_stream_cut_every_n_entries_loses_and_repeats_nothing(

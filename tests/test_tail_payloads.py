@@ -12,12 +12,12 @@ from google.cloud.audit import audit_log_pb2
 from google.cloud.logging_v2.types import LogEntry
 from google.protobuf import struct_pb2
 from test_tail_support import (
-    DEADLINE,
     KEY_ERROR,
     PROJECT,
     RecordingSink,
     request_log,
     running_emulator,
+    start_tail,
     stderr,
     store_of,
 )
@@ -35,10 +35,7 @@ def emulator() -> Iterator[Emulator]:
 
 
 def tail(emulator: Emulator, scope: TailScope) -> tuple[TailSession, RecordingSink]:
-    sink = RecordingSink()
-    session = TailSession(Endpoint(PROJECT, emulator.address), scope, sink).start()
-    assert store_of(emulator).wait_for_sessions(1, DEADLINE)
-    return session, sink
+    return start_tail(emulator, scope)
 
 
 def test_the_largest_entries_the_service_takes(emulator: Emulator) -> None:

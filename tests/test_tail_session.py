@@ -14,6 +14,7 @@ from test_tail_support import (
     RecordingSink,
     request_log,
     running_emulator,
+    start_tail,
     stderr,
     store_of,
 )
@@ -29,17 +30,7 @@ def emulator() -> Iterator[Emulator]:
     yield from running_emulator()
 
 
-def start(
-    emulator: Emulator,
-    scope: TailScope | None = None,
-    settings: TailSettings | None = None,
-) -> tuple[TailSession, RecordingSink]:
-    sink = RecordingSink()
-    session = TailSession(
-        Endpoint(PROJECT, emulator.address), scope or TailScope(), sink, settings
-    ).start()
-    assert store_of(emulator).wait_for_sessions(1, DEADLINE)
-    return session, sink
+start = start_tail
 
 
 def test_errors_and_request_logs_arrive_as_records(emulator: Emulator) -> None:

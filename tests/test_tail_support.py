@@ -172,6 +172,30 @@ def running_emulator() -> Iterator[Emulator]:
         running.stop()
 
 
+def start_tail(
+    emulator: Emulator,
+    scope: Any = None,
+    settings: Any = None,
+    *,
+    connected: bool = False,
+) -> tuple[Any, RecordingSink]:
+    """A tail session of PROJECT on ``emulator`` with a recording sink, once
+    the emulator has its stream (and, with ``connected``, once the session
+    has said so)."""
+    from deployconsole.gcp.channel import Endpoint
+    from deployconsole.gcp.logs import TailSession
+    from deployconsole.gcp.tail_filter import TailScope
+
+    sink = RecordingSink()
+    session = TailSession(
+        Endpoint(PROJECT, emulator.address), scope or TailScope(), sink, settings
+    ).start()
+    assert store_of(emulator).wait_for_sessions(1, DEADLINE)
+    if connected:
+        sink.wait_event("connected")
+    return session, sink
+
+
 def store_of(emulator: Emulator) -> Any:
     assert emulator.state.logs is not None
     return emulator.state.logs
