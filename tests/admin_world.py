@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from google.api_core import retry as retries
-from google.api_core.future import polling
 from google.cloud.appengine_admin_v1 import types as ae
 from google.cloud.audit import audit_log_pb2
 from google.protobuf import json_format
@@ -25,6 +23,7 @@ from deployconsole.emulator import admin_ops
 from deployconsole.emulator.server import Emulator, EmulatorOptions
 from deployconsole.emulator.state import EmulatorConfig, EmulatorState, ManualClock
 from deployconsole.gcp import channel
+from deployconsole.gcp.admin import fast_polling
 
 WARMUP = ae.InboundServiceType.INBOUND_SERVICE_WARMUP
 PROJECT = "admin-test-project"
@@ -32,13 +31,7 @@ DEPLOYER = "dev@example.com"
 
 # api_core polls an operation after 1 s at first; tests poll fast, and give
 # up (failing the test) well after the operation delay.
-FAST_POLLING = retries.Retry(
-    predicate=polling.POLLING_PREDICATE,
-    initial=0.01,
-    maximum=0.1,
-    multiplier=1.5,
-    timeout=20.0,
-)
+FAST_POLLING = fast_polling(20.0)
 
 
 @dataclass

@@ -11,8 +11,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from google.api_core import retry as retries
-from google.api_core.future import polling
 from google.cloud.appengine_admin_v1 import types as ae
 from google.cloud.appengine_logging_v1.types import RequestLog
 from google.protobuf import field_mask_pb2
@@ -22,15 +20,10 @@ from deployconsole.emulator.scenario import ScenarioOptions
 from deployconsole.emulator.server import Emulator, EmulatorOptions
 from deployconsole.emulator.state import EmulatorConfig
 from deployconsole.gcp import channel
+from deployconsole.gcp.admin import fast_polling
 
 RawRequestLog: Any = RequestLog.pb()
-FAST_POLLING = retries.Retry(
-    predicate=polling.POLLING_PREDICATE,
-    initial=0.01,
-    maximum=0.1,
-    multiplier=1.5,
-    timeout=20.0,
-)
+FAST_POLLING = fast_polling(20.0)
 
 
 @dataclass
@@ -128,8 +121,7 @@ def test_version_that_fails_at_import_answers_500_and_logs_the_traceback(
         if entry.log_name.endswith(requestlogs.STDERR_LOG)
     ]
     assert any(
-        "pkg_resources.DistributionNotFound: The 'google-api-core' distribution"
-        in text
+        "pkg_resources.DistributionNotFound: The 'google-api-core' distribution" in text
         for text in stderr
     )
 
