@@ -184,13 +184,14 @@ class VersionsModel(QAbstractItemModel):
                     self.beginRemoveRows(parent, v, v)
                     del service_row.versions[v]
                     self.endRemoveRows()
+            present = {x.id for x in service_row.versions}
             for v, version in enumerate(rows):
-                current = [x.id for x in service_row.versions]
-                if version.id in current:
+                if version.id in present:
                     continue
                 self.beginInsertRows(parent, v, v)
                 service_row.versions.insert(v, version)
                 self.endInsertRows()
+                present.add(version.id)
             if [x.id for x in service_row.versions] != new_ids:
                 # Reordered (a create time changed): move by replacing data.
                 service_row.versions = list(rows)
