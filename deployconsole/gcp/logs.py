@@ -41,6 +41,7 @@ from deployconsole.core.ingest import (
     STREAM_SUPPRESSED,
     TailSink,
 )
+from deployconsole.core.turns import ForegroundTurns
 from deployconsole.gcp.channel import Endpoint, logging_client
 from deployconsole.gcp.tail_backfill import Backfill, GapTracker
 from deployconsole.gcp.tail_delivery import Delivery
@@ -114,7 +115,10 @@ class TailSession:
         sink: TailSink,
         settings: TailSettings | None = None,
         client: Any = None,
+        turns: ForegroundTurns | None = None,
     ) -> None:
+        """``turns``: the GUI thread's turns, which the worker threads let
+        it have (see :mod:`deployconsole.core.turns`); None without a GUI."""
         self.endpoint = endpoint
         self.settings = settings = settings or TailSettings()
         self._own_client = client is None
@@ -123,7 +127,9 @@ class TailSession:
         self._key = (endpoint.emulator or "google", endpoint.project)
         self._quota = ReadQuota(settings.reads_per_minute, settings.read_burst)
         self._backoff = Backoff(settings.backoff_initial, settings.backoff_max)
-        self._delivery = Delivery(endpoint.project, sink, settings.dedupe_capacity)
+        self._delivery = Delivery(
+            endpoint.project, sink, settings.dedupe_capacity, turns
+        )
         self._gaps = GapTracker(settings.backfill_overlap, settings.backfill_settle)
         self._stop = threading.Event()
         self._lock = threading.Lock()

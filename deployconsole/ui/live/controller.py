@@ -11,7 +11,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from PySide6.QtCore import QObject, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QEvent, QObject, Qt, QTimer, Signal
 
 from deployconsole.core import settings as declared
 from deployconsole.core.alerts import AlertSettings
@@ -29,6 +29,7 @@ from deployconsole.core.ingest import (
 )
 from deployconsole.core.logentry import KIND_REQUEST, LogRecord
 from deployconsole.core.settings import Settings
+from deployconsole.core.turns import ForegroundTurns
 from deployconsole.gcp.channel import Endpoint, logging_client
 from deployconsole.gcp.logs import TailBusy, TailSession, TailSettings
 from deployconsole.gcp.tail_filter import TailScope
@@ -45,6 +46,11 @@ log = logging.getLogger("deployconsole.ui.live")
 DRAIN_INTERVAL_MS = 100
 # How often a window waits for another window's tail of its project to end.
 RETRY_MS = 1_000
+# Posted after a batch is applied, below the priority of the repaint it
+# causes (Qt posts UpdateRequest at LowEventPriority): it arrives once the
+# repaint is done, and gives the tail threads their turn back.
+_TURN_DONE = QEvent.Type(QEvent.registerEventType())
+_AFTER_REPAINT = int(Qt.EventPriority.LowEventPriority.value) - 1
 Splits = Mapping[str, Mapping[str, float]]
 VersionKey = tuple[str, str]
 
@@ -139,6 +145,8 @@ class LiveErrors(QObject):
         self._known: set[VersionKey] | None = None
         self._reported: set[VersionKey] = set()
         self._gc = GcPacer()
+        # The GUI thread's turns at the interpreter: see core/turns.py.
+        self.turns = ForegroundTurns()
         self._timer = QTimer(self)
         self._timer.setInterval(interval_ms)
         self._timer.timeout.connect(self._on_tick)
@@ -181,6 +189,7 @@ class LiveErrors(QObject):
                 self.pipeline,
                 settings=self.tail_settings,
                 client=self._client,
+                turns=self.turns,
             )
         session = self._waiting
         try:
@@ -211,6 +220,7 @@ class LiveErrors(QObject):
             self._client = None
         if self.view is not None:
             self.view.close()
+        self.turns.give_back()
         if session is not None:
             self._apply(self.pipeline.drain())
             log.info("Live errors of project %s stopped.", self.endpoint.project)
@@ -232,10 +242,27 @@ class LiveErrors(QObject):
 
     def _on_tick(self) -> None:
         self.ticked.emit()
-        batch = self.pipeline.drain()
-        if batch:
-            self._apply(batch)
-        self._gc.tick(bool(batch.records))
+        # The tail threads pause (between chunks) until the batch is applied
+        # and the window repainted.
+        self.turns.take()
+        applied = False
+        try:
+            batch = self.pipeline.drain()
+            if batch:
+                applied = True
+                self._apply(batch)
+            self._gc.tick(bool(batch.records))
+        finally:
+            if applied:
+                QCoreApplication.postEvent(self, QEvent(_TURN_DONE), _AFTER_REPAINT)
+            else:
+                self.turns.give_back()
+
+    def customEvent(self, event: QEvent) -> None:
+        if event.type() == _TURN_DONE:
+            self.turns.give_back()
+        else:
+            super().customEvent(event)
 
     def _apply(self, batch: IngestBatch) -> None:
         records = batch.records
