@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 from PySide6.QtCore import QModelIndex, Qt
 from PySide6.QtGui import QGuiApplication
-from PySide6.QtWidgets import QStyleOptionViewItem
 
 from deployconsole.core.alerts import ERROR_RATIO, NEW_ERROR_GROUP, Alert
 from deployconsole.core.groups import ErrorGroups
@@ -24,8 +24,8 @@ from deployconsole.ui.live.groups_model import (
 )
 from deployconsole.ui.live.groups_model import Column as GroupColumn
 from deployconsole.ui.live.health_chart import HealthChart, HealthHistory
-from deployconsole.ui.live.log_panel import CELL_CHARS, ClipDelegate, LogPanel
-from deployconsole.ui.live.records_model import Column, RecordsModel
+from deployconsole.ui.live.log_panel import LogPanel
+from deployconsole.ui.live.records_model import CELL_CHARS, Column, RecordsModel
 from deployconsole.ui.live.source_files import SourceError, editor_arguments, resolve
 from deployconsole.ui.live.traceback_view import TracebackView, short_path
 
@@ -164,7 +164,8 @@ def test_filters_by_service_version_severity_and_text(qtbot: Any) -> None:
             request(5, service="api", version="v7"),
         ]
     )
-    assert panel.proxy.rowCount() == 5
+    assert panel.view.model() is model  # no filter: the model itself is shown
+    assert panel.view.model().rowCount() == 5
 
     panel.service_box.setCurrentIndex(panel.service_box.findData("default"))
     assert panel.proxy.rowCount() == 3
@@ -183,15 +184,21 @@ def test_filters_by_service_version_severity_and_text(qtbot: Any) -> None:
     assert panel.proxy.rowCount() == 2  # a 5xx or a traceback counts as ERROR
 
     panel.severity_box.setCurrentIndex(0)
+    assert panel.view.model() is model
     qtbot.keyClicks(panel.text_edit, "lookupfailed")
     qtbot.waitUntil(lambda: panel.proxy.rowCount() == 1)
     source = panel.proxy.mapToSource(panel.proxy.index(0, 0))
     assert model.row(source.row()).insert_id == "err-4"
     assert "1 of 5 entries shown" in panel.status_label.text()
 
+    assert panel.view.model() is panel.proxy
+    # Switching models keeps the columns as they were laid out.
+    assert panel.view.horizontalHeader().sectionSize(Column.TIME) == 100
+
     # New rows go through the same filter.
     model.append([stderr(6, TRACEBACK), request(7)])
     assert panel.proxy.rowCount() == 2
+    assert "2 of 7 entries shown" in panel.status_label.text()
 
 
 def test_pause_holds_entries_and_resume_appends_them(qtbot: Any) -> None:
@@ -230,19 +237,29 @@ def test_follow_keeps_the_newest_row_in_view(qtbot: Any) -> None:
     assert bar.value() == 0
 
 
-def test_delegate_clips_long_cells_without_changing_the_data(qtbot: Any) -> None:
+def test_summary_cells_show_a_clipped_first_line_and_keep_the_data(
+    qtbot: Any,
+) -> None:
     model = RecordsModel()
     long_text = "x" * (CELL_CHARS * 3) + "\nsecond line"
     record = stderr(1, long_text)
     model.append([record])
     index = model.index(0, Column.SUMMARY)
-    delegate = ClipDelegate()
-    option = QStyleOptionViewItem()
-    delegate.initStyleOption(option, index)
-    assert len(option.text) <= CELL_CHARS + 2
-    assert "\n" not in option.text
+    shown = model.data(index, Qt.ItemDataRole.DisplayRole)
+    assert shown.startswith("xxx")
+    assert len(shown) <= CELL_CHARS + 2
+    assert "\n" not in shown
     assert model.row(0).text == long_text
     assert model.data(index, Qt.ItemDataRole.ToolTipRole).startswith("xxx")
+
+
+def test_summary_cells_show_only_the_first_line(qtbot: Any) -> None:
+    model = RecordsModel()
+    record = replace(stderr(1, "boom"), summary="ValueError: first\nsecond")
+    model.append([record])
+    index = model.index(0, Column.SUMMARY)
+    assert model.data(index, Qt.ItemDataRole.DisplayRole) == "ValueError: first …"
+    assert model.row(0).summary == "ValueError: first\nsecond"
 
 
 # -- error groups ------------------------------------------------------------

@@ -7,23 +7,26 @@ import re
 from typing import Any
 
 from PySide6.QtCore import (
+    QAbstractItemModel,
     QModelIndex,
     QModelRoleData,
     QModelRoleDataSpan,
     QPersistentModelIndex,
+    QSize,
     QSortFilterProxyModel,
+    Qt,
     QTimer,
 )
+from PySide6.QtGui import QPainter, QPaintEvent, QPalette
 from PySide6.QtWidgets import (
     QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
     QHeaderView,
-    QLabel,
     QLineEdit,
-    QStyledItemDelegate,
-    QStyleOptionViewItem,
+    QSizePolicy,
+    QStyleOption,
     QTableView,
     QToolButton,
     QVBoxLayout,
@@ -43,8 +46,6 @@ from deployconsole.ui.live.records_model import (
 
 log = logging.getLogger("deployconsole.ui.live")
 
-# Characters of a cell drawn at most; the view elides the rest to its width.
-CELL_CHARS = 500
 # Typing in the text filter re-filters after this pause, not per keystroke.
 TEXT_DEBOUNCE_MS = 200
 SEVERITY_CHOICES = (
@@ -65,6 +66,10 @@ class RecordsFilter(QSortFilterProxyModel):
     Empty criteria match everything. The severity is a minimum, with a 5xx
     answer or a traceback counting as ERROR (see ``LogRow.rank``); the text
     matches the summary or the entry's whole text, ignoring case.
+
+    The log panel shows the records model itself while no criterion is set,
+    and detaches this proxy (``setSourceModel(None)``), so that it does not
+    filter every new row for nobody.
     """
 
     def __init__(self, source: RecordsModel, parent: Any = None) -> None:
@@ -76,6 +81,10 @@ class RecordsFilter(QSortFilterProxyModel):
         self.text = ""
         self._pattern: re.Pattern[str] | None = None
         self.setSourceModel(source)
+
+    def active(self) -> bool:
+        """Whether any criterion is set (else every row matches)."""
+        return bool(self.service or self.version or self.min_rank or self._pattern)
 
     def set_service(self, service: str) -> None:
         self._change(lambda: setattr(self, "service", service))
@@ -133,20 +142,52 @@ class RecordsFilter(QSortFilterProxyModel):
         return True
 
 
-class ClipDelegate(QStyledItemDelegate):
-    """Draws a cell's first line, at most ``CELL_CHARS`` of it; the model's
-    value stays whole (tooltips and copies show all of it)."""
+class StatusLine(QWidget):
+    """One line of text that changes often (the table's counts).
 
-    def initStyleOption(
-        self, option: QStyleOptionViewItem, index: QModelIndex | QPersistentModelIndex
-    ) -> None:
-        super().initStyleOption(option, index)
-        text = option.text  # type: ignore[attr-defined]
-        if not text:
-            return
-        first, newline, _ = text.partition("\n")
-        if newline or len(first) > CELL_CHARS:
-            option.text = first[:CELL_CHARS] + " …"  # type: ignore[attr-defined]
+    A QLabel asks its layout for new geometry on every new text, and the
+    layout pass repaints the whole panel, filters and table included, ten
+    times a second during a burst; this line only repaints itself. Text
+    wider than the line is elided.
+    """
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._text = ""
+        self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+
+    def text(self) -> str:
+        return self._text
+
+    def setText(self, text: str) -> None:
+        if text != self._text:
+            self._text = text
+            self.setToolTip(text)
+            self.update()
+
+    def sizeHint(self) -> QSize:
+        return QSize(100, self.fontMetrics().height() + 4)
+
+    def minimumSizeHint(self) -> QSize:
+        return QSize(0, self.fontMetrics().height() + 4)
+
+    def paintEvent(self, _event: QPaintEvent) -> None:
+        painter = QPainter(self)
+        option = QStyleOption()
+        option.initFrom(self)
+        rect = self.contentsRect().adjusted(2, 0, -2, 0)
+        text = self.fontMetrics().elidedText(
+            self._text, Qt.TextElideMode.ElideRight, rect.width()
+        )
+        self.style().drawItemText(
+            painter,
+            rect,
+            int(Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter),
+            option.palette,  # type: ignore[attr-defined]
+            self.isEnabled(),
+            text,
+            QPalette.ColorRole.WindowText,
+        )
 
 
 class LogPanel(QWidget):
@@ -157,6 +198,7 @@ class LogPanel(QWidget):
         self.setObjectName("liveLogPanel")
         self.model = model
         self.proxy = RecordsFilter(model, self)
+        self._scroll_pending = False
         self.view = self._make_view()
 
         self.service_box = QComboBox(self)
@@ -180,7 +222,7 @@ class LogPanel(QWidget):
         self.follow_box.setObjectName("logFollow")
         self.follow_box.setToolTip("Keep the newest entry in view")
         self.follow_box.setChecked(True)
-        self.status_label = QLabel("", self)
+        self.status_label = StatusLine(self)
         self.status_label.setObjectName("logStatus")
         self._fill_scope_boxes()
 
@@ -209,21 +251,26 @@ class LogPanel(QWidget):
         self.follow_box.toggled.connect(self._on_follow_toggled)
         model.scope_grew.connect(self._fill_scope_boxes)
         model.held_changed.connect(lambda _held: self._update_status())
-        self.proxy.rowsInserted.connect(self._on_rows_shown)
-        self.proxy.rowsRemoved.connect(lambda *_: self._update_status())
-        self.proxy.modelReset.connect(self._update_status)
-        self.proxy.layoutChanged.connect(self._update_status)
+        # The view shows one of the two (see _show_filtered_if_needed).
+        model.rowsInserted.connect(lambda *_: self._on_rows_shown(model))
+        model.rowsRemoved.connect(lambda *_: self._on_rows_gone(model))
+        model.modelReset.connect(lambda: self._on_rows_gone(model))
+        proxy = self.proxy
+        proxy.rowsInserted.connect(lambda *_: self._on_rows_shown(proxy))
+        proxy.rowsRemoved.connect(lambda *_: self._on_rows_gone(proxy))
+        proxy.modelReset.connect(lambda: self._on_rows_gone(proxy))
+        proxy.layoutChanged.connect(lambda *_: self._on_rows_gone(proxy))
         bar_ = self.view.verticalScrollBar()
         bar_.actionTriggered.connect(self._on_user_scrolled)
+        self._show_filtered_if_needed()
         self._update_status()
 
     def _make_view(self) -> QTableView:
         view = QTableView(self)
         view.setObjectName("liveLogTable")
-        view.setModel(self.proxy)
-        # Only the summary can be long; the other columns keep Qt's own
-        # delegate, which calls into Python once per cell, not twice.
-        view.setItemDelegateForColumn(Column.SUMMARY, ClipDelegate(view))
+        view.setModel(self.proxy)  # until _show_filtered_if_needed() decides
+        # Qt's own delegate for every column: one written in Python costs
+        # more than the model (the model clips long summaries itself).
         view.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
         view.setWordWrap(False)
         view.setAlternatingRowColors(True)
@@ -266,19 +313,23 @@ class LogPanel(QWidget):
 
     def _on_service_chosen(self, _index: int) -> None:
         self.proxy.set_service(self.service_box.currentData() or _ALL)
+        self._show_filtered_if_needed()
         self._fill_scope_boxes()
         self._update_status()
 
     def _on_version_chosen(self, _index: int) -> None:
         self.proxy.set_version(self.version_box.currentData() or _ALL)
+        self._show_filtered_if_needed()
         self._update_status()
 
     def _on_severity_chosen(self, _index: int) -> None:
         self.proxy.set_min_severity(self.severity_box.currentData() or "")
+        self._show_filtered_if_needed()
         self._update_status()
 
     def _on_text_settled(self) -> None:
         self.proxy.set_text(self.text_edit.text())
+        self._show_filtered_if_needed()
         self._update_status()
 
     # -- pause and follow ------------------------------------------------------
@@ -292,10 +343,40 @@ class LogPanel(QWidget):
         if follow:
             self.view.scrollToBottom()
 
-    def _on_rows_shown(self, *_args: object) -> None:
+    def _show_filtered_if_needed(self) -> None:
+        """Show the proxy while a criterion is set, else the model itself."""
+        wanted = self.proxy if self.proxy.active() else self.model
+        if self.view.model() is wanted:
+            return
+        header = self.view.horizontalHeader()
+        widths = header.saveState()
+        if wanted is self.proxy:
+            self.proxy.setSourceModel(self.model)
+        self.view.setModel(wanted)
+        if wanted is self.model:
+            self.proxy.setSourceModel(None)  # type: ignore[arg-type]  # Qt: nullptr
+        header.restoreState(widths)
         if self.follow_box.isChecked():
             self.view.scrollToBottom()
+
+    def _on_rows_shown(self, source: QAbstractItemModel) -> None:
+        if source is not self.view.model():
+            return
+        if self.follow_box.isChecked() and not self._scroll_pending:
+            # Once the view has taken the rows in (its own handler of the
+            # signal may run after this one), and before it repaints.
+            self._scroll_pending = True
+            QTimer.singleShot(0, self._scroll_to_newest)
         self._update_status()
+
+    def _scroll_to_newest(self) -> None:
+        self._scroll_pending = False
+        if self.follow_box.isChecked():
+            self.view.scrollToBottom()
+
+    def _on_rows_gone(self, source: QAbstractItemModel) -> None:
+        if source is self.view.model():
+            self._update_status()
 
     def _on_user_scrolled(self, _action: int) -> None:
         # The slider moves after the action is reported; look once it has.
@@ -308,7 +389,7 @@ class LogPanel(QWidget):
     def _update_status(self) -> None:
         model = self.model
         total = model.rowCount()
-        shown = self.proxy.rowCount()
+        shown = self.view.model().rowCount()
         parts = [f"{shown:,} of {total:,} entries shown"]
         if model.evicted:
             parts.append(

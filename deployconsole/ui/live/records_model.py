@@ -46,6 +46,9 @@ Index = QModelIndex | QPersistentModelIndex
 # Tooltips show the entry's text up to this many characters; entries may
 # hold 256 KB, which no tooltip can show.
 TOOLTIP_CHARS = 4_000
+# A summary cell shows its first line, at most this many characters of it
+# (the view elides the rest to its width); tooltips and copies get it whole.
+CELL_CHARS = 500
 # The list behind the rows drops its evicted head once it is this long, so
 # that eviction is a cheap index move and the copy is rare.
 _COMPACT_AT = 4_096
@@ -376,4 +379,9 @@ def _display(row: Row, column: int) -> str:
     if column == Column.STATUS:
         status = row[STATUS]
         return "" if status is None else str(status)
-    return row[SUMMARY]
+    summary = row[SUMMARY]
+    if len(summary) > CELL_CHARS or "\n" in summary:
+        # Clipped here, not by a delegate: a delegate written in Python
+        # costs a third of the table's repaint.
+        return summary.partition("\n")[0][:CELL_CHARS] + " …"
+    return summary
