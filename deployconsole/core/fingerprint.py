@@ -22,7 +22,7 @@ import json
 import re
 from typing import Any
 
-from deployconsole.core.traceback_model import ExceptionInfo, Traceback
+from deployconsole.core.traceback_model import ExceptionInfo, Frame, Traceback
 
 # App roots: python27 (/base/data/home/apps/<app>/<version>.<deployment>/),
 # second-generation runtimes (/workspace/), the python37 runtime (/srv/) and
@@ -105,13 +105,27 @@ def _exception_inputs(exc: ExceptionInfo) -> list[dict[str, Any]]:
     return out
 
 
+# id of a frames tuple -> (the tuple, its app frames). The parser hands out
+# the same tuple every time an error's frames come back, so this is a hit
+# for every repeat; holding the tuple keeps its id from being reused.
+_app_frames_by_id: dict[int, tuple[tuple[Frame, ...], tuple[str, ...]]] = {}
+
+
 def _app_frames(exc: ExceptionInfo) -> tuple[str, ...]:
-    frames: list[str] = []
-    for frame in exc.frames:
+    frames = exc.frames
+    known = _app_frames_by_id.get(id(frames))
+    if known is not None and known[0] is frames:
+        return known[1]
+    keys: list[str] = []
+    for frame in frames:
         key = in_app_key(frame.file, frame.function)
-        if key is not None and (not frames or frames[-1] != key):
-            frames.append(key)
-    return tuple(_collapse_cycles(frames))
+        if key is not None and (not keys or keys[-1] != key):
+            keys.append(key)
+    found = tuple(_collapse_cycles(keys))
+    if len(_app_frames_by_id) >= _CACHE_LIMIT:
+        _app_frames_by_id.clear()
+    _app_frames_by_id[id(frames)] = (frames, found)
+    return found
 
 
 def _collapse_cycles(frames: list[str]) -> list[str]:
@@ -146,7 +160,11 @@ def _shape(exc: ExceptionInfo) -> tuple[Any, ...]:
 
 def fingerprint(traceback: Traceback) -> str:
     """The group key for a traceback (12 hex digits)."""
-    shape = tuple(_shape(exc) for exc in traceback.exceptions)
+    exceptions = traceback.exceptions
+    if len(exceptions) == 1:
+        shape: tuple[Any, ...] = (_shape(exceptions[0]),)
+    else:
+        shape = tuple([_shape(exc) for exc in exceptions])
     known = _fingerprints.get(shape)
     if known is not None:
         return known

@@ -83,8 +83,10 @@ class _Tally:
         self.count = 0
         self.first_seen: float | None = None
         self.last_seen: float | None = None
-        self.services: set[str] = set()
-        self.versions: set[str] = set()
+        # Sorted, as snapshots show them; they rarely grow, so sorting on
+        # growth is cheaper than on every snapshot.
+        self.services: tuple[str, ...] = ()
+        self.versions: tuple[str, ...] = ()
         self.first_version = version
         self.latest = traceback
 
@@ -92,10 +94,10 @@ class _Tally:
         self, traceback: Traceback, timestamp: float | None, service: str, version: str
     ) -> None:
         self.count += 1
-        if service:
-            self.services.add(service)
-        if version:
-            self.versions.add(version)
+        if service and service not in self.services:
+            self.services = tuple(sorted((*self.services, service)))
+        if version and version not in self.versions:
+            self.versions = tuple(sorted((*self.versions, version)))
         if timestamp is None:
             if self.last_seen is None:
                 self.latest = traceback
@@ -116,8 +118,8 @@ class _Tally:
             self.count,
             self.first_seen,
             self.last_seen,
-            tuple(sorted(self.services)),
-            tuple(sorted(self.versions)),
+            self.services,
+            self.versions,
             self.first_version,
             latest,
         )
@@ -131,11 +133,12 @@ class ErrorGroups:
 
     def add(self, record: LogRecord, traceback: Traceback) -> tuple[ErrorGroup, bool]:
         """Count ``traceback`` (found in ``record``); True if the group is new."""
-        return self.add_traceback(
+        return self._count(
+            fingerprint(traceback),
             traceback,
-            timestamp=record.timestamp,
-            service=record.service,
-            version=record.version,
+            record.timestamp,
+            record.service,
+            record.version,
         )
 
     def add_traceback(
@@ -151,7 +154,18 @@ class ErrorGroups:
 
         ``key`` is its fingerprint when the caller has computed it already.
         """
-        key = key or fingerprint(traceback)
+        return self._count(
+            key or fingerprint(traceback), traceback, timestamp, service, version
+        )
+
+    def _count(
+        self,
+        key: str,
+        traceback: Traceback,
+        timestamp: float | None,
+        service: str,
+        version: str,
+    ) -> tuple[ErrorGroup, bool]:
         tally = self._tallies.get(key)
         is_new = tally is None
         if tally is None:

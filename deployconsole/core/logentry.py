@@ -131,9 +131,12 @@ def build_record(
         blocks = _join_request_lines(request_lines)
         tracebacks = _parse_blocks(blocks)
         text = blocks[0] if len(blocks) == 1 else "\n".join(blocks)
-    elif kind == KIND_JSON:
+    elif kind == KIND_JSON and json_traces:
         tracebacks = _parse_blocks(json_traces) or _parse_blocks((json_message,))
         text = "\n".join([t for t in (json_message, *json_traces) if t])
+    elif kind == KIND_JSON:
+        text = json_message
+        tracebacks = _parse_blocks((text,)) if text else ()
     elif text and might_contain_traceback(text):
         tracebacks = _parse_blocks((text,))
     else:

@@ -2,9 +2,8 @@
 
 This is the line-level half of the parser; :mod:`deployconsole.core.
 tracebacks` finds where tracebacks start and calls it. Depth 0 (no group
-box) is the common case and is read with fewer checks; frame blocks are
-cached, because the same frames come back with every occurrence of an error
-and building them is most of the work.
+box) is the common case and is read with fewer checks. Frames are read (and
+cached) by :mod:`deployconsole.core.traceback_frames`.
 """
 
 from __future__ import annotations
@@ -12,6 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import replace
 
+from deployconsole.core.traceback_frames import FRAME, RULE, LineReader
 from deployconsole.core.traceback_model import (
     CAUSE,
     CAUSE_SENTENCE,
@@ -20,25 +20,26 @@ from deployconsole.core.traceback_model import (
     GROUP_HEADER,
     HEADER,
     ExceptionInfo,
-    Frame,
-    SyntaxErrorLocation,
     make_exception,
-    make_frame,
 )
+
+__all__ = [
+    "EXCEPTION_LINE",
+    "FRAME",
+    "RECORD_START",
+    "RULE",
+    "SENTENCE_RELATIONS",
+    "TOP_GROUP_HEADER",
+    "Reader",
+]
 
 TOP_GROUP_HEADER = "  + " + GROUP_HEADER
 SENTENCE_RELATIONS = {CAUSE_SENTENCE: CAUSE, CONTEXT_SENTENCE: CONTEXT}
 
-FRAME = re.compile(
-    r'  File "(?P<file>.*)", line (?P<line>-?\d+|None)(?:, in (?P<func>.*))?$'
-)
 EXCEPTION_LINE = re.compile(
     r"(?P<type>(?:<unknown>\.)?[^\W\d]\w*(?:\.(?:[^\W\d]\w*|<locals>))*)"
     r"(?:: (?P<message>.*)|:)?$"
 )
-_REPEATED = re.compile(r"  \[Previous line repeated (\d+) more times?\]\s*$")
-# Exception-group box rules: "+-+---- 1 ----", "  +---- 2 ----", "+-----".
-RULE = re.compile(r"( *)(\+-\+|\+)-{3,}(?: (\d+|\.\.\.) -{3,})?\s*$")
 _MORE = re.compile(r"and (\d+) more exceptions?$")
 # The first line of another log record: an exception message ends there.
 RECORD_START = re.compile(
@@ -49,39 +50,8 @@ RECORD_START = re.compile(
     r"|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d "
 )
 
-_CACHE_LIMIT = 20_000
-_frame_cache: dict[str, Frame] = {}
-# Indented lines after a header -> (frames, SyntaxError location, lines used).
-_region_cache: dict[str, tuple[tuple[Frame, ...], SyntaxErrorLocation | None, int]] = {}
 
-
-def is_caret_line(content: str) -> bool:
-    """A line of ``^`` and ``~`` position markers (3.11+, SyntaxError)."""
-    return not content.strip(" ^~\t") and ("^" in content or "~" in content)
-
-
-def _cached_frame(block: str, line: str, source: list[str]) -> Frame | None:
-    frame = _frame_cache.get(block)
-    if frame is not None:
-        return frame
-    match = FRAME.match(line)
-    if match is None or match.group("func") is None:
-        return None
-    number = match.group("line")
-    frame = make_frame(
-        match.group("file"),
-        None if number == "None" else int(number),
-        match.group("func"),
-        "\n".join(source) if source else None,
-        0,
-    )
-    if len(_frame_cache) >= _CACHE_LIMIT:
-        _frame_cache.clear()
-    _frame_cache[block] = frame
-    return frame
-
-
-class Reader:
+class Reader(LineReader):
     """Reads one traceback from ``lines[start:count]``.
 
     ``depth`` is the exception-group nesting: lines at depth d > 0 carry a
@@ -91,25 +61,8 @@ class Reader:
     """
 
     def __init__(self, lines: list[str], start: int, count: int) -> None:
-        self.lines = lines
-        self.count = count
-        self.i = start
+        super().__init__(lines, start, count)
         self.first_header: int | None = None
-
-    def at(self, i: int, depth: int) -> str | None:
-        """Line ``i`` without its margin, or None if not at ``depth``."""
-        if i >= self.count:
-            return None
-        line = self.lines[i]
-        if not depth:
-            return line
-        indent = 2 * depth
-        if len(line) <= indent or line[indent] not in "|+":
-            return None
-        if line[:indent].strip() or RULE.match(line):
-            return None
-        rest = line[indent + 1 :]
-        return rest[1:] if rest.startswith(" ") else rest
 
     def chain(self, depth: int) -> tuple[list[ExceptionInfo], bool]:
         """Exceptions joined by chain sentences; True if one dangles."""
@@ -126,11 +79,7 @@ class Reader:
 
     def sentence(self, depth: int) -> str | None:
         if not depth:
-            lines, count, j = self.lines, self.count, self.i
-            while j < count and not lines[j].strip():
-                j += 1
-            if j >= count or lines[j].strip() not in SENTENCE_RELATIONS:
-                return None
+            return self._sentence_at_top()
         j = self.i
         while self.at(j, depth) == "":
             j += 1
@@ -143,33 +92,62 @@ class Reader:
         self.i = j
         return relation
 
+    def _sentence_at_top(self) -> str | None:
+        # sentence() at depth 0, where lines need no unboxing.
+        lines, count, j = self.lines, self.count, self.i
+        while j < count and not lines[j].strip():
+            j += 1
+        if j >= count:
+            return None
+        relation = SENTENCE_RELATIONS.get(lines[j].strip())
+        if relation is None:
+            return None
+        # Only empty lines may come before the sentence, not blank ones.
+        k = self.i
+        while lines[k] == "":
+            k += 1
+        if k != j:
+            return None
+        j += 1
+        while j < count and lines[j] == "":
+            j += 1
+        self.i = j
+        return relation
+
     def exception(self, depth: int) -> list[object] | None:
         """The fields of the next exception, in ExceptionInfo order."""
-        content = self.at(self.i, depth)
-        if content is None:
+        i, lines, count = self.i, self.lines, self.count
+        if depth:
+            content = self.at(i, depth)
+            if content is None:
+                return None
+        elif i >= count:
             return None
-        if depth == 0 and content.startswith("  "):
-            boxed = self.at(self.i, 1)
-            if boxed is not None:
-                return self.exception(1) if self._group_start(boxed) else None
+        else:
+            content = lines[i]
+            if content.startswith("  "):
+                boxed = self.at(i, 1)
+                if boxed is not None:
+                    return self.exception(1) if self._group_start(boxed) else None
 
-        header = content == HEADER or content == GROUP_HEADER
         group = content == GROUP_HEADER
+        header = group or content == HEADER
         if header:
             if self.first_header is None:
-                self.first_header = self.i
-            self.i += 1
-        if depth:
-            frames, location = self.boxed_frames(depth)
-        else:
-            frames, location = self.frames()
+                self.first_header = i
+            self.i = i + 1
+        frames, location = self.frames(depth)
 
-        head = self.at(self.i, depth)
+        i = self.i
+        if depth:
+            head = self.at(i, depth)
+        else:
+            head = lines[i] if i < count else None
         match = EXCEPTION_LINE.match(head) if head is not None else None
         if match is None:
             if not header and not frames and location is None:
                 return None
-            return [None, None, tuple(frames), None, None, 0, location, header, True]
+            return [None, None, frames, None, None, 0, location, header, True]
         self.i += 1
         message = self.message(match.group("message") or "", depth)
         subs = None
@@ -179,7 +157,7 @@ class Reader:
         return [
             match.group("type"),
             message,
-            tuple(frames),
+            frames,
             None,
             subs,
             more,
@@ -199,129 +177,12 @@ class Reader:
             j += 1
         return self._rule_column(j) == 4
 
-    def frames(self) -> tuple[list[Frame], SyntaxErrorLocation | None]:
-        """Frames at depth 0, where lines need no unboxing.
-
-        The whole run of indented lines is looked up first: an error that
-        comes back prints the very same frames.
-        """
-        lines, count, start = self.lines, self.count, self.i
-        end = start
-        while end < count and lines[end].startswith("  "):
-            end += 1
-        if end == start:
-            return [], None
-        region = "\n".join(lines[start:end])
-        cached = _region_cache.get(region)
-        if cached is not None:
-            self.i = start + cached[2]
-            return list(cached[0]), cached[1]
-        frames, location = self._read_frames()
-        if len(_region_cache) >= _CACHE_LIMIT:
-            _region_cache.clear()
-        _region_cache[region] = (tuple(frames), location, self.i - start)
-        return frames, location
-
-    def _read_frames(self) -> tuple[list[Frame], SyntaxErrorLocation | None]:
-        lines, count = self.lines, self.count
-        frames: list[Frame] = []
-        i = self.i
-        while i < count:
-            line = lines[i]
-            if line.startswith('  File "'):
-                j = i + 1
-                while j < count and lines[j].startswith("    "):
-                    j += 1
-                source = [
-                    c[4:].rstrip() for c in lines[i + 1 : j] if not is_caret_line(c)
-                ]
-                frame = _cached_frame("\n".join(lines[i:j]), line, source)
-                if frame is None:
-                    match = FRAME.match(line)
-                    if match is None:
-                        break
-                    self.i = i + 1
-                    location = self.location(match, 0)
-                    return frames, location
-                frames.append(frame)
-                i = j
-            elif line.startswith("  [Previous line repeated ") and frames:
-                repeat = _REPEATED.match(line)
-                if repeat is None:
-                    break
-                last = frames[-1]
-                frames[-1] = make_frame(
-                    last.file, last.line, last.function, last.source, int(repeat[1])
-                )
-                i += 1
-            else:
-                break
-        self.i = i
-        return frames, None
-
-    def boxed_frames(
-        self, depth: int
-    ) -> tuple[list[Frame], SyntaxErrorLocation | None]:
-        frames: list[Frame] = []
-        while True:
-            content = self.at(self.i, depth)
-            if content is None:
-                return frames, None
-            if content.startswith('  File "'):
-                match = FRAME.match(content)
-                if match is None:
-                    return frames, None
-                self.i += 1
-                if match.group("func") is None:
-                    return frames, self.location(match, depth)
-                source: list[str] = []
-                while True:
-                    more = self.at(self.i, depth)
-                    if more is None or not more.startswith("    "):
-                        break
-                    self.i += 1
-                    if not is_caret_line(more):
-                        source.append(more[4:].rstrip())
-                number = match.group("line")
-                frames.append(
-                    make_frame(
-                        match.group("file"),
-                        None if number == "None" else int(number),
-                        match.group("func"),
-                        "\n".join(source) if source else None,
-                        0,
-                    )
-                )
-                continue
-            repeat = _REPEATED.match(content)
-            if repeat is None or not frames:
-                return frames, None
-            last = frames[-1]
-            frames[-1] = make_frame(
-                last.file, last.line, last.function, last.source, int(repeat[1])
-            )
-            self.i += 1
-
-    def location(self, match: re.Match[str], depth: int) -> SyntaxErrorLocation:
-        """The ``File "x", line N`` block under a SyntaxError, after its line."""
-        number = match.group("line")
-        source = caret = None
-        content = self.at(self.i, depth)
-        if content is not None and content.startswith("    "):
-            if not is_caret_line(content):
-                source = content.strip()
-                self.i += 1
-                content = self.at(self.i, depth)
-            if content is not None and is_caret_line(content):
-                caret = content.strip()
-                self.i += 1
-        line = None if number == "None" else int(number)
-        return SyntaxErrorLocation(match.group("file"), line, source, caret)
-
     def message(self, first: str, depth: int) -> str:
         # FIXME(message-end): a plain line right after a traceback that does
         # not look like the start of a log record ("[2025-...", "ERROR:x:")
         # is read as part of the message; CPython's output cannot tell.
+        if not depth and self.i >= self.count:
+            return first
         lines = [first]
         while True:
             content = self.at(self.i, depth)

@@ -83,9 +83,9 @@ def parse_tracebacks(
     limit): a traceback that runs to the end is then marked incomplete and
     its last message as truncated.
     """
-    if not might_contain_traceback(text):
-        return ()
-    return _scan(text, cut, preamble).tracebacks
+    if _MARK_HEADER in text or _MARK_SENTENCE in text or _MARK_FILE in text:
+        return _scan(text, cut, preamble)[0]
+    return ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,18 +107,17 @@ def text_tail(text: str) -> TextTail:
     """How ``text`` ends (see :class:`TextTail`)."""
     if not might_contain_traceback(text):
         return TextTail(STATE_NONE)
-    result = _scan(text, False, PREAMBLE_ENTRY)
-    return TextTail(result.state, result.tail_start)
+    _found, state, tail_start = _scan(text, False, PREAMBLE_ENTRY)
+    return TextTail(state, tail_start)
 
 
-@dataclass
-class _ScanResult:
-    tracebacks: tuple[Traceback, ...] = ()
-    state: str = STATE_NONE
-    tail_start: int = -1
+# What a scan found: the tracebacks, the state of the text's end and where
+# the last traceback starts (see TextTail).
+_ScanResult = tuple[tuple[Traceback, ...], str, int]
+_NOTHING: _ScanResult = ((), STATE_NONE, -1)
 
 
-@dataclass
+@dataclass(slots=True)
 class _Found:
     chain: list[ExceptionInfo]
     end: int
@@ -128,11 +127,12 @@ class _Found:
 
 
 def _scan(text: str, cut: bool, preamble_mode: str) -> _ScanResult:
-    if "\x1b[" in text:
+    # One character is found with memchr, two are searched for slowly.
+    if "\x1b" in text:
         text = _ANSI.sub("", text)
     candidates = _candidate_lines(text)
     if not candidates:
-        return _ScanResult()
+        return _NOTHING
     lines = text.split("\n")
     if "\r" in text:
         lines = [line[:-1] if line.endswith("\r") else line for line in lines]
@@ -166,7 +166,7 @@ def _scan(text: str, cut: bool, preamble_mode: str) -> _ScanResult:
         else:
             state, tail_start = STATE_NONE, -1
         prev_end = max(hit.end, begin + 1)
-    return _ScanResult(tuple(found), state, tail_start)
+    return tuple(found), state, tail_start
 
 
 def _candidate_lines(text: str) -> list[int]:
@@ -320,7 +320,12 @@ def _finish(
     chain = hit.chain
     if not chain or not _recognised(chain):
         return None
-    incomplete = hit.dangling or any(_incomplete(exc) for exc in chain)
+    incomplete = hit.dangling
+    if not incomplete:
+        for exc in chain:
+            if exc.incomplete or (exc.sub_exceptions and _incomplete(exc)):
+                incomplete = True
+                break
     if mode == PREAMBLE_RECORD:
         preamble = _record_preamble(lines, begin, prev_end)
     else:
@@ -332,10 +337,10 @@ def _finish(
 
 
 def _recognised(chain: list[ExceptionInfo]) -> bool:
-    return any(
-        exc.type is not None or exc.frames or exc.syntax_error is not None
-        for exc in chain
-    )
+    for exc in chain:
+        if exc.type is not None or exc.frames or exc.syntax_error is not None:
+            return True
+    return False
 
 
 def _incomplete(exc: ExceptionInfo) -> bool:
