@@ -253,6 +253,18 @@ def test_summary_cells_show_a_clipped_first_line_and_keep_the_data(
     assert model.data(index, Qt.ItemDataRole.ToolTipRole).startswith("xxx")
 
 
+def test_model_indexes_only_its_rows_and_columns(qtbot: Any) -> None:
+    model = RecordsModel(capacity=3)
+    model.append([request(i) for i in range(5)])  # two evicted
+    assert model.rowCount() == 3
+    assert model.index(0, 0).isValid() and model.index(2, 5).isValid()
+    assert model.index(0, 0).row() == 0 and model.index(2, 5).column() == 5
+    for row, column in ((-1, 0), (3, 0), (0, -1), (0, 6)):
+        assert not model.index(row, column).isValid()
+    assert not model.index(0, 0, model.index(0, 0)).isValid()  # no children
+    assert model.data(model.index(0, Column.SUMMARY)).startswith("GET")
+
+
 def test_summary_cells_show_only_the_first_line(qtbot: Any) -> None:
     model = RecordsModel()
     record = replace(stderr(1, "boom"), summary="ValueError: first\nsecond")

@@ -296,6 +296,21 @@ class RecordsModel(QAbstractTableModel):
 
     # -- the model interface --------------------------------------------------
 
+    def index(
+        self, row: int, column: int, parent: Index = QModelIndex()
+    ) -> QModelIndex:
+        # Qt's own index() asks rowCount() and columnCount() first: two calls
+        # into Python per painted cell instead of this one.
+        if (
+            parent.isValid()
+            or row < 0
+            or column < 0
+            or column >= _COLUMNS
+            or row >= len(self._rows) - self._start
+        ):
+            return QModelIndex()
+        return self.createIndex(row, column)
+
     def rowCount(self, parent: Index = QModelIndex()) -> int:
         return 0 if parent.isValid() else len(self._rows) - self._start
 
