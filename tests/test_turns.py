@@ -145,4 +145,11 @@ def test_live_errors_give_the_turn_back_after_the_repaint(qtbot: Any) -> None:
 
     live._on_tick()  # nothing new: nothing to repaint, the turn ends at once
     assert not live.turns.taken
+
+    # Stopping gives a turn back at once: the tail threads must not wait on
+    # it while they wind down.
+    live.pipeline.add_records([record])
+    live._on_tick()
+    assert live.turns.taken
     live.stop()
+    assert not live.turns.taken

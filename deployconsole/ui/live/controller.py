@@ -211,6 +211,9 @@ class LiveErrors(QObject):
         """Close the stream and stop draining; the models keep what they have."""
         self._timer.stop()
         self._retry.stop()
+        # No repaint will give it back now, and the threads must not wait on
+        # it while they wind down.
+        self.turns.give_back()
         self._waiting = None
         session, self.session = self.session, None
         if session is not None:
@@ -220,7 +223,6 @@ class LiveErrors(QObject):
             self._client = None
         if self.view is not None:
             self.view.close()
-        self.turns.give_back()
         if session is not None:
             self._apply(self.pipeline.drain())
             log.info("Live errors of project %s stopped.", self.endpoint.project)
