@@ -61,12 +61,18 @@ class World:
     def applications(self) -> Any:
         return channel.applications_client(self.endpoint)
 
-    def audit(self, method: str | None = None) -> list[tuple[Any, Any]]:
+    def audit(
+        self, method: str | None = None, *, ends: bool = False
+    ) -> list[tuple[Any, Any]]:
         """(entry, AuditLog) of the audit entries written, optionally of one
-        short method name such as ``UpdateService``."""
+        short method name such as ``UpdateService``: those written when a
+        change was accepted, or with ``ends`` those written when its
+        operation ended."""
         found = []
         for entry in self.written:
             if not entry.log_name.endswith("cloudaudit.googleapis.com%2Factivity"):
+                continue
+            if entry.operation.last != ends:
                 continue
             payload = audit_log_pb2.AuditLog()
             assert entry.proto_payload.Unpack(payload)

@@ -17,7 +17,7 @@ from admin_world import (
 from google.api_core import exceptions
 from google.cloud.appengine_admin_v1 import types as ae
 from google.longrunning import operations_pb2, operations_pb2_grpc
-from google.rpc import error_details_pb2
+from google.rpc import code_pb2, error_details_pb2
 
 from deployconsole.gcp import channel
 
@@ -311,8 +311,29 @@ def test_fault_operation_error_ends_the_operation_in_error(world: World) -> None
         operation.result(polling=FAST_POLLING)
     assert operation.done()
     assert world.state.split_of("default") == {"v1": 1.0}
-    # The change was accepted before it failed, so it is in the audit log.
-    assert len(world.audit("UpdateService")) == 1
+    # The change was accepted before it failed, so it is in the audit log,
+    # and so is its end, with the operation's error.
+    [(accepted, _)] = world.audit("UpdateService")
+    assert accepted.operation.first and not accepted.operation.last
+    [(ended, end_payload)] = world.audit("UpdateService", ends=True)
+    assert ended.operation.id == accepted.operation.id == operation.operation.name
+    assert end_payload.status.code == code_pb2.INTERNAL
+    assert "fault injected" in end_payload.status.message
+    assert ended.resource.labels["module_id"] == "default"
+
+
+def test_a_finished_operation_writes_its_end_to_the_audit_log(world: World) -> None:
+    operation = world.services().update_service(
+        request=split_request("default", {"v2": 1.0})
+    )
+    operation.result(polling=FAST_POLLING)
+    # Written before the operation reads as done.
+    [(accepted, _)] = world.audit("UpdateService")
+    [(ended, end_payload)] = world.audit("UpdateService", ends=True)
+    assert ended.operation.id == accepted.operation.id
+    assert ended.operation.last and not ended.operation.first
+    assert end_payload.status.code == 0
+    assert end_payload.method_name == "google.appengine.v1.Services.UpdateService"
 
 
 def test_fault_unavailable_on_get_operation(world: World) -> None:

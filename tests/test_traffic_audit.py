@@ -110,3 +110,53 @@ def test_read_through_the_official_client(
     # The scenario's own services have changes too; all are UpdateService.
     assert len(everything) >= len(changes)
     assert not [r for r in caplog.records if r.levelno >= logging.WARNING]
+
+
+def test_a_change_whose_operation_failed_reads_as_failed(world: World) -> None:
+    from google.api_core import exceptions
+    from google.cloud.appengine_admin_v1 import types as ae
+    from google.protobuf import field_mask_pb2
+
+    from deployconsole.core.history import merge, rollback_target
+    from deployconsole.core.split import Split
+    from deployconsole.gcp.admin import fast_polling
+    from deployconsole.gcp.channel import services_client
+
+    world.set_split({"v1": 0.5, "v2": 0.5}, who="a@example.com")
+    # Someone else's change is accepted, then its operation fails.
+    world.fault("operation-error=UpdateService")
+    client = services_client(world.endpoint)
+    request = ae.UpdateServiceRequest(
+        name=f"apps/{world.endpoint.project}/services/{SERVICE}",
+        service=ae.Service(
+            split=ae.TrafficSplit(allocations={"v2": 1.0}, shard_by=ShardBy.IP)
+        ),
+        update_mask=field_mask_pb2.FieldMask(paths=["split"]),
+    )
+    try:
+        operation = client.update_service(request=request)
+        with pytest.raises(exceptions.GoogleAPICallError):
+            operation.result(polling=fast_polling(10.0))
+    finally:
+        client.transport.close()
+    assert world.live_split() == {"v1": 0.5, "v2": 0.5}
+
+    reader = AuditReader(world.endpoint, retry_deadline=2.0)
+    try:
+        changes = reader.traffic_changes(SERVICE)
+    finally:
+        reader.close()
+    assert [(c.requested.as_dict(), c.failed) for c in changes] == [
+        ({"v1": 0.5, "v2": 0.5}, False),
+        ({"v2": 1.0}, True),
+    ]
+    history = merge([], changes)
+    assert [(c.applied, c.outcome) for c in history] == [
+        (True, "accepted"),
+        (False, "failed"),
+    ]
+    # So a rollback undoes the change that took effect, not the failed one
+    # (whose "before" is the live split: nothing to roll back to).
+    target = rollback_target(SERVICE, history, Split.of({"v1": 0.5, "v2": 0.5}))
+    assert target.undoes.who == "a@example.com"
+    assert target.split.as_dict() != {"v1": 0.5, "v2": 0.5}

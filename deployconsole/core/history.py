@@ -44,7 +44,8 @@ class AuditChange:
         migrate: whether it asked for gradual migration.
         before: the split before it, when the entry records it.
         operation_name: the long-running operation, when the entry names it.
-        failed: True when the entry says the call failed.
+        failed: True when the call failed, or its operation ended in error
+            (said by the operation's last audit entry).
         insert_id: the log entry's id.
     """
 

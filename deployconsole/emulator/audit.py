@@ -1,7 +1,8 @@
 """Cloud Audit Log entries for the emulator's admin mutations.
 
-App Engine writes one Admin Activity entry for every change to a service or
-a version, when the change is accepted (before its operation finishes). The
+App Engine writes an Admin Activity entry for every change to a service or
+a version when the change is accepted (before its operation finishes), and
+another when its operation ends, with the operation's status. The
 console reads these entries to learn who changed a split and what it was
 before, so each entry carries the request as sent and, where there was one,
 the resource as it stood before the change (``resourceOriginalState``).
@@ -20,6 +21,7 @@ from google.cloud.audit import audit_log_pb2
 from google.cloud.logging_v2.types import LogEntry
 from google.logging.type import log_severity_pb2
 from google.protobuf import any_pb2, json_format, struct_pb2, timestamp_pb2
+from google.rpc import status_pb2
 
 from deployconsole.emulator.state import EmulatorState
 
@@ -86,21 +88,75 @@ def audit_entry(
     ``method`` is the short RPC path, e.g. ``Services.UpdateService``;
     ``original`` the resource before the change (proto-plus or raw), if any.
     """
-    now = state.clock.now()
-    payload = audit_log_pb2.AuditLog(
-        service_name=SERVICE_NAME,
-        method_name=METHOD_PREFIX + method,
-        resource_name=resource_name,
-        request=_struct(message_json(request)),
-    )
-    payload.authentication_info.principal_email = (
-        principal or state.config.principal_email
-    )
+    payload = _payload(state, method, resource_name, principal)
+    payload.request.CopyFrom(_struct(message_json(request)))
     # Loopback callers only; the real log has the caller's address here.
     payload.request_metadata.caller_ip = "127.0.0.1"
     if original is not None:
         payload.resource_original_state.CopyFrom(_struct(message_json(original)))
 
+    entry = _entry(state, payload, method, service_id, version_id)
+    if operation_name:
+        entry.operation.id = operation_name
+        entry.operation.producer = SERVICE_NAME
+        entry.operation.first = True
+    return entry
+
+
+def operation_end_entry(
+    state: EmulatorState,
+    method: str,
+    resource_name: str,
+    operation_name: str,
+    error: status_pb2.Status | None,
+    *,
+    principal: str | None = None,
+) -> Any:
+    """Build the entry written when a change's long-running operation ends.
+
+    Google's audit logging writes two entries for a long-running operation:
+    one when it is accepted (``operation.first``, with the request) and one
+    when it ends (``operation.last``, with its status). This is the second;
+    ``error`` is the operation's error, None when it succeeded.
+    """
+    parts = resource_name.split("/")
+    service_id = parts[3] if len(parts) > 3 and parts[2] == "services" else ""
+    version_id = parts[5] if len(parts) > 5 and parts[4] == "versions" else ""
+    payload = _payload(state, method, resource_name, principal)
+    if error is not None:
+        payload.status.CopyFrom(error)
+    entry = _entry(state, payload, method, service_id, version_id)
+    if error is not None:
+        entry.severity = log_severity_pb2.ERROR
+    entry.operation.id = operation_name
+    entry.operation.producer = SERVICE_NAME
+    entry.operation.last = True
+    return entry
+
+
+def _payload(
+    state: EmulatorState, method: str, resource_name: str, principal: str | None
+) -> audit_log_pb2.AuditLog:
+    payload = audit_log_pb2.AuditLog(
+        service_name=SERVICE_NAME,
+        method_name=METHOD_PREFIX + method,
+        resource_name=resource_name,
+    )
+    payload.authentication_info.principal_email = (
+        principal or state.config.principal_email
+    )
+    return payload
+
+
+def _entry(
+    state: EmulatorState,
+    payload: audit_log_pb2.AuditLog,
+    method: str,
+    service_id: str,
+    version_id: str,
+) -> Any:
+    now = state.clock.now()
+    resource_name = payload.resource_name
     entry = RawLogEntry(
         log_name=f"projects/{state.project_id}/logs/{ACTIVITY_LOG}",
         severity=log_severity_pb2.NOTICE,
@@ -116,10 +172,6 @@ def audit_entry(
     packed = any_pb2.Any()
     packed.Pack(payload)
     entry.proto_payload.CopyFrom(packed)
-    if operation_name:
-        entry.operation.id = operation_name
-        entry.operation.producer = SERVICE_NAME
-        entry.operation.first = True
     return entry
 
 

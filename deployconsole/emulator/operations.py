@@ -27,7 +27,7 @@ from google.longrunning import operations_pb2
 from google.protobuf import any_pb2, empty_pb2
 from google.rpc import code_pb2, status_pb2
 
-from deployconsole.emulator import rpc
+from deployconsole.emulator import audit, rpc
 from deployconsole.emulator.admin_common import guarded, paginate
 from deployconsole.emulator.admin_ops import (
     AdminError,
@@ -97,6 +97,7 @@ class _Pending:
     target: str
     apply: Apply
     fails: bool
+    principal: str | None = None
 
 
 class OperationStore:
@@ -135,7 +136,7 @@ class OperationStore:
         operation = operations_pb2.Operation(name=name, done=False)
         operation.metadata.Pack(ae.OperationMetadataV1.pb(metadata))
         fails = self.state.faults.operation_fails(short)
-        pending = _Pending(method, target, apply, fails)
+        pending = _Pending(method, target, apply, fails, principal)
 
         with self._lock:
             running = self._busy.get(target)
@@ -182,6 +183,19 @@ class OperationStore:
                     code=refused.code.value[0], message=refused.message
                 )
 
+        # The audit log's second entry for the change, how it ended: written
+        # before the operation reads as done, as a caller may look at once.
+        audit.write(
+            self.state,
+            audit.operation_end_entry(
+                self.state,
+                pending.method,
+                pending.target,
+                name,
+                error,
+                principal=pending.principal,
+            ),
+        )
         with self._lock:
             operation = self._operations.get(name)
             self._busy.pop(pending.target, None)

@@ -9,6 +9,7 @@ same history as the console's own journal.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
@@ -99,13 +100,28 @@ def change_from_entry(entry: Any) -> AuditChange | None:
         migrate=bool(request.get("migrateTraffic", False)),
         before=_split(original.get("split")),
         operation_name=raw.operation.id,
-        # FIXME(audit): App Engine writes this entry when it accepts the call;
-        # an operation that fails later is reported by a second entry
-        # (operation.last) that is not joined here, so a change made elsewhere
-        # whose operation failed still reads as applied.
+        # This entry is written when the call is accepted; an operation that
+        # fails later says so in its last entry (see failed_operation).
         failed=payload.status.code != 0,
         insert_id=raw.insert_id,
     )
+
+
+def failed_operation(entry: Any) -> str | None:
+    """The operation whose failure this entry reports, if it does.
+
+    App Engine writes a long-running operation's last audit entry
+    (``operation.last``) when it ends, with the operation's error status.
+    """
+    raw = LogEntry.pb(entry) if hasattr(type(entry), "pb") else entry
+    operation = raw.operation
+    if not operation.last or not operation.id:
+        return None
+    if raw.proto_payload.type_url != _AUDIT_TYPE:
+        return None
+    payload = audit_log_pb2.AuditLog()
+    raw.proto_payload.Unpack(payload)
+    return operation.id if payload.status.code != 0 else None
 
 
 class AuditReader:
@@ -151,6 +167,7 @@ class AuditReader:
         )
         what = f"reading the audit log of {project}"
         changes: list[AuditChange] = []
+        failed: set[str] = set()
         try:
             pager = self._client.list_log_entries(
                 request=request, retry=self._retry, timeout=self.timeout
@@ -162,13 +179,23 @@ class AuditReader:
                         project, self.max_entries,
                     )
                     break
+                ended_in_error = failed_operation(entry)
+                if ended_in_error is not None:
+                    failed.add(ended_in_error)
+                    continue
                 change = self._change(entry)
                 if change is not None:
                     changes.append(change)
         except Exception as error:
             raise translate(error, what) from error
         changes.reverse()
-        return changes
+        # Newest first, an operation's end is read before its start.
+        return [
+            replace(change, failed=True)
+            if change.operation_name in failed and not change.failed
+            else change
+            for change in changes
+        ]
 
     def _change(self, entry: Any) -> AuditChange | None:
         try:
