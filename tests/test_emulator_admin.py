@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import grpc
 import pytest
 from admin_world import (
     FAST_POLLING,
@@ -19,6 +20,7 @@ from google.cloud.appengine_admin_v1 import types as ae
 from google.longrunning import operations_pb2, operations_pb2_grpc
 from google.rpc import code_pb2, error_details_pb2
 
+from deployconsole.emulator import admin_ops
 from deployconsole.gcp import channel
 
 ShardBy = ae.TrafficSplit.ShardBy
@@ -210,6 +212,23 @@ def test_a_second_change_while_one_runs_is_aborted(world: World) -> None:
     # Once the first is done the service takes changes again.
     second = client.update_service(request=split_request("default", {"v1": 1.0}))
     assert dict(second.result(polling=FAST_POLLING).split.allocations) == {"v1": 1.0}
+
+
+def test_a_change_without_operation_is_aborted_while_one_runs(world: World) -> None:
+    # The scenario's "someone else" changes splits directly (admin_ops), as
+    # the web console would: it is refused like a second UpdateService.
+    world.state.config.operation_delay = 1.0
+    client = world.services()
+    first = client.update_service(request=split_request("default", {"v2": 1.0}))
+    with pytest.raises(admin_ops.AdminError, match="already in progress") as refused:
+        admin_ops.set_split(world.state, "default", {"v1": 0.5, "v2": 0.5})
+    assert refused.value.code == grpc.StatusCode.ABORTED
+    first.result(polling=FAST_POLLING)
+    # The running change was not overwritten, and the service takes changes
+    # again once it is done.
+    assert world.state.split_of("default") == {"v2": 1.0}
+    admin_ops.set_split(world.state, "default", {"v1": 0.5, "v2": 0.5})
+    assert world.state.split_of("default") == {"v1": 0.5, "v2": 0.5}
 
 
 def test_delete_service(world: World) -> None:

@@ -71,6 +71,16 @@ class AdminError(Exception):
         return f"{self.code.name}: {self.message}"
 
 
+def operation_in_progress(target: str, operation_name: str) -> AdminError:
+    """App Engine refuses a change to a resource another operation changes."""
+    # The API's own words.
+    return AdminError(
+        grpc.StatusCode.ABORTED,
+        f"Cannot operate on {target} because an operation is already "
+        f"in progress for {target} by {operation_name.rpartition('/')[2]}.",
+    )
+
+
 def invalid(violations: list[FieldViolation]) -> AdminError:
     """INVALID_ARGUMENT naming every violation, each a sentence."""
     message = " ".join(violation.description for violation in violations)
@@ -287,13 +297,16 @@ def set_split(
     principal: str | None = None,
 ) -> None:
     """Change a split at once (no operation), as the scenario's "someone"
-    does; validated like UpdateService and written to the audit log."""
-    # FIXME(operations): this does not see operations still running on the
-    # service (the store lives with the gRPC handlers; EmulatorState has no
-    # field for it), so it never gets the ABORTED "operation in progress"
-    # refusal, and a running UpdateService may overwrite it when it ends.
+    does; validated like UpdateService, refused like it (ABORTED) while an
+    operation changes the service, and written to the audit log."""
     shard = parse_shard_by(shard_by)
     with state.lock:
+        target = state.service_name(service_id)
+        running = state.running_operations.get(target)
+        if running is not None:
+            # As UpdateService is refused; else the running one, when it
+            # ends, would overwrite this change.
+            raise operation_in_progress(target, running)
         validate_split(state, service_id, allocations, shard, migrate)
         before = ae.Service(get_service(state, service_id))
         apply_split(state, service_id, allocations, shard)

@@ -33,6 +33,7 @@ from deployconsole.emulator.admin_ops import (
     AdminError,
     FieldViolation,
     invalid,
+    operation_in_progress,
     timestamp,
 )
 from deployconsole.emulator.state import EmulatorState
@@ -107,8 +108,9 @@ class OperationStore:
         self.state = state
         self._lock = threading.Lock()
         self._operations: OrderedDict[str, operations_pb2.Operation] = OrderedDict()
-        # Target resource name -> the operation now running on it.
-        self._busy: dict[str, str] = {}
+        # Target resource name -> the operation now running on it; in the
+        # state, so that changes made without an operation see it too.
+        self._busy = state.running_operations
         self._timers = TimerQueue("emulator-operations")
 
     def start(
@@ -141,12 +143,7 @@ class OperationStore:
         with self._lock:
             running = self._busy.get(target)
             if running is not None:
-                # The API's own words.
-                raise AdminError(
-                    grpc.StatusCode.ABORTED,
-                    f"Cannot operate on {target} because an operation is already "
-                    f"in progress for {target} by {running.rpartition('/')[2]}.",
-                )
+                raise operation_in_progress(target, running)
             self._busy[target] = name
             self._operations[name] = operation
             self._forget_old()

@@ -85,6 +85,9 @@ class EmulatorState:
     logs: LogStore | None = None
     # "http://127.0.0.1:PORT", set by the HTTP endpoint server when it starts.
     http_base: str = "http://127.0.0.1:0"
+    # Resource name -> the long-running operation now changing it (kept by
+    # operations.OperationStore; read by changes made without an operation).
+    running_operations: dict[str, str] = field(default_factory=dict)
 
     @property
     def project_id(self) -> str:
