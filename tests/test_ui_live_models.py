@@ -531,3 +531,14 @@ def test_live_errors_say_why_they_cannot_start(
     )
     assert not live.running
     live.stop()
+
+
+def test_column_titles_answer_only_horizontal_display_headers(qtbot: Any) -> None:
+    model = RecordsModel()
+    horizontal, vertical = Qt.Orientation.Horizontal, Qt.Orientation.Vertical
+    display = Qt.ItemDataRole.DisplayRole
+    assert model.headerData(Column.TIME, horizontal, display) == "Time"
+    assert model.headerData(Column.SUMMARY, horizontal, display) == "Summary"
+    assert model.headerData(len(Column), horizontal, display) is None
+    assert model.headerData(0, vertical, display) is None
+    assert model.headerData(0, horizontal, Qt.ItemDataRole.ToolTipRole) is None

@@ -21,6 +21,7 @@ from PySide6.QtCore import (
 
 from deployconsole.core.appmodel import ServiceInfo, VersionInfo
 from deployconsole.core.split import format_fraction
+from deployconsole.ui.headers import column_title
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -250,12 +251,7 @@ class VersionsModel(QAbstractItemModel):
         orientation: Qt.Orientation,
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-        ):
-            return _HEADERS[Column(section)]
-        return None
+        return column_title(_HEADERS, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

@@ -24,6 +24,7 @@ from PySide6.QtCore import (
 
 from deployconsole.core.alerts import NEW_ERROR_GROUP, Alert
 from deployconsole.core.groups import ErrorGroup
+from deployconsole.ui.headers import column_title
 
 Index = QModelIndex | QPersistentModelIndex
 
@@ -215,13 +216,7 @@ class GroupsModel(QAbstractTableModel):
         orientation: Qt.Orientation,
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < len(Column)
-        ):
-            return HEADERS[Column(section)]
-        return None
+        return column_title(HEADERS, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():

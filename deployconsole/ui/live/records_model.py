@@ -38,6 +38,7 @@ from PySide6.QtGui import QBrush, QColor
 
 from deployconsole.core.ingest import DEFAULT_RETAINED
 from deployconsole.core.logentry import SEVERITY_RANK, LogRecord
+from deployconsole.ui.headers import column_title
 
 log = logging.getLogger("deployconsole.ui.live")
 
@@ -323,13 +324,7 @@ class RecordsModel(QAbstractTableModel):
         orientation: Qt.Orientation,
         role: int = Qt.ItemDataRole.DisplayRole,
     ) -> Any:
-        if (
-            orientation == Qt.Orientation.Horizontal
-            and role == Qt.ItemDataRole.DisplayRole
-            and 0 <= section < _COLUMNS
-        ):
-            return HEADERS[Column(section)]
-        return None
+        return column_title(HEADERS, section, orientation, role)
 
     def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
         if not index.isValid():
