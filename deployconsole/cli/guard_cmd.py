@@ -289,10 +289,7 @@ def _terminate_as_interrupt() -> Iterator[None]:
 def _wait(guard: RolloutGuard) -> GuardResult | None:
     """The result; Ctrl-C aborts, a second Ctrl-C leaves (None)."""
     try:
-        while True:
-            result = guard.wait(0.5)
-            if result is not None:
-                return result
+        return _result(guard)
     except KeyboardInterrupt:
         print(
             "\nInterrupted: aborting the rollout and restoring the split from "
@@ -301,12 +298,17 @@ def _wait(guard: RolloutGuard) -> GuardResult | None:
         )
         guard.abort()
     try:
-        while True:
-            result = guard.wait(0.5)
-            if result is not None:
-                return result
+        return _result(guard)
     except KeyboardInterrupt:
         return None
+
+
+def _result(guard: RolloutGuard) -> GuardResult:
+    # Short waits, so that Ctrl-C is seen at once.
+    while True:
+        result = guard.wait(0.5)
+        if result is not None:
+            return result
 
 
 def exit_code(result: GuardResult) -> int:
