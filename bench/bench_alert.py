@@ -34,85 +34,25 @@ import time
 from multiprocessing.connection import Connection
 from typing import Any
 
+from bench_entries import log_entry, resident_mb, start_emulator
+
 PROJECT_VERSION = ("default", "v1")
-PY27_ROOT = "/base/data/home/apps/s~bench/v1.123456789012345678"
-REQUEST_LOG = "appengine.googleapis.com%2Frequest_log"
 DRAIN_INTERVAL = 0.1
 _NUMBER = re.compile(r"Bench(?:Stderr)?Error(\d+)")
-
-
-# -- entries, as the platform writes them -------------------------------------------
-
-
-def _entry(project: str, kind: str, n: int) -> Any:
-    from google.cloud.appengine_logging_v1.types import RequestLog
-    from google.cloud.logging_v2.types import LogEntry
-
-    entry = LogEntry.pb()()
-    entry.resource.type = "gae_app"
-    entry.resource.labels.update(
-        {"project_id": project, "module_id": "default", "version_id": "v1"}
-    )
-    if kind in ("stderr_error", "stderr_line"):
-        entry.log_name = f"projects/{project}/logs/stderr"
-        entry.labels["clone_id"] = f"00c61b117c{n % 50:06d}"
-        entry.text_payload = (
-            (
-                "Traceback (most recent call last):\n"
-                '  File "/workspace/main.py", line 31, in handler\n'
-                "    return checkout(cart)\n"
-                f'  File "/workspace/shop/bench_{n}.py", line 12, in checkout\n'
-                f'    raise BenchStderrError{n}("cart {n} is gone")\n'
-                f"shop.errors.BenchStderrError{n}: cart {n} is gone"
-            )
-            if kind == "stderr_error"
-            else f"INFO:shop.cart:cart {n} priced in 12 ms"
-        )
-        return entry
-    payload = RequestLog.pb()(
-        module_id="", version_id="v1", method="GET", resource=f"/items/{n}",
-        ip="203.0.113.7", instance_id=f"00c61b117c{n % 50:06d}",
-    )
-    payload.latency.FromNanoseconds(40_000_000 + (n % 97) * 1_000_000)
-    status = 200
-    if kind == "request_error":
-        status = 500
-        entry.severity = 500
-        line = payload.line.add(severity=500)
-        line.log_message = (
-            "Traceback (most recent call last):\n"
-            f'  File "{PY27_ROOT}/main.py", line 20, in get\n'
-            "    self.handle()\n"
-            f'  File "{PY27_ROOT}/bench_{n}.py", line 8, in handle\n'
-            f'    raise BenchError{n}("order {n}")\n'
-            f"BenchError{n}: order {n}"
-        )
-    payload.status = status
-    entry.log_name = f"projects/{project}/logs/{REQUEST_LOG}"
-    entry.proto_payload.Pack(payload)
-    entry.http_request.status = status
-    return entry
 
 
 # -- the child: an emulator, healthy traffic, errors on demand --------------------
 
 
 def _child(conn: Connection) -> None:
-    from deployconsole.emulator.scenario import ScenarioOptions
-    from deployconsole.emulator.server import Emulator, EmulatorOptions
-
-    emulator = Emulator(
-        EmulatorOptions(scenario=ScenarioOptions(name="staged"), run_traffic=False)
-    ).start()
-    store = emulator.state.logs
-    assert store is not None
+    emulator, store = start_emulator()
     project = "bench-alert"
     stop = threading.Event()
 
     def healthy_traffic() -> None:
         n = 0
         while not stop.wait(0.02):
-            store.write([_entry(project, "request", n)])
+            store.write([log_entry(project, "request", n)])
             n += 1
 
     threading.Thread(target=healthy_traffic, daemon=True).start()
@@ -126,7 +66,7 @@ def _child(conn: Connection) -> None:
                 conn.send(store.wait_for_sessions(args[0], 30.0))
             elif command == "error":
                 kind, n = args
-                entry = _entry(project, kind, n)
+                entry = log_entry(project, kind, n)
                 written = time.time()
                 store.write([entry])
                 conn.send(written)
@@ -222,14 +162,6 @@ def _scope() -> Any:
 # -- memory, in a fresh process ------------------------------------------------------
 
 
-def _rss_mb() -> float:
-    with open("/proc/self/status") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _memory_child(conn: Connection, count: int) -> None:
     import gc
 
@@ -238,14 +170,14 @@ def _memory_child(conn: Connection, count: int) -> None:
 
     pipeline = IngestPipeline()
     gc.collect()
-    before = _rss_mb()
+    before = resident_mb()
     kinds = ["request"] * 90 + ["stderr_line"] * 7 + ["request_error"] * 2
     kinds += ["stderr_error"]
     base = 1_764_000_000
     for first in range(0, count, 1_000):
         records = []
         for n in range(first, first + 1_000):
-            entry = _entry("bench-memory", kinds[n % len(kinds)], n % 5_000)
+            entry = log_entry("bench-memory", kinds[n % len(kinds)], n % 5_000)
             entry.insert_id = f"{base + n:08x}{n:06x}5d6113a2"
             entry.timestamp.FromNanoseconds((base + n // 50) * 1_000_000_000)
             records.append(record_from_pb(entry))
@@ -253,7 +185,7 @@ def _memory_child(conn: Connection, count: int) -> None:
         pipeline.drain()
     pipeline.finish()
     gc.collect()
-    conn.send((before, _rss_mb(), pipeline.retained()))
+    conn.send((before, resident_mb(), pipeline.retained()))
 
 
 def measure_memory(count: int = 100_000) -> tuple[float, float, int]:

@@ -44,6 +44,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from bench_entries import log_entry, resident_mb, start_emulator
+
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
 ERRORS = 50
@@ -53,78 +55,25 @@ IDLE_SECONDS = 10.0
 RETAINED = 100_000
 HEARTBEAT_MS = 5
 
-REQUEST_LOG = "appengine.googleapis.com%2Frequest_log"
-PY27_ROOT = "/base/data/home/apps/s~bench/v1.428734910129837412"
 
 
 # -- the child: an emulator and a writer ------------------------------------------
 
 
 def _entries(project: str, kind: str, first: int, count: int) -> list[Any]:
-    from google.cloud.appengine_logging_v1.types import RequestLog
-    from google.cloud.logging_v2.types import LogEntry
-
-    entries = []
-    for n in range(first, first + count):
-        entry = LogEntry.pb()()
-        entry.resource.type = "gae_app"
-        entry.resource.labels.update(
-            {"project_id": project, "module_id": "default", "version_id": "v1"}
-        )
-        if kind == "stderr":
-            entry.log_name = f"projects/{project}/logs/stderr"
-            entry.labels["clone_id"] = f"00c61b117c{n:06d}"
-            entry.severity = 500
-            entry.text_payload = (
-                "Traceback (most recent call last):\n"
-                '  File "/workspace/main.py", line 31, in handler\n'
-                "    return checkout(cart)\n"
-                f'  File "/workspace/shop/bench_{n}.py", line 12, in checkout\n'
-                f'    raise BenchStderrError{n}("cart {n} is gone")\n'
-                f"shop.errors.BenchStderrError{n}: cart {n} is gone"
-            )
-            entries.append(entry)
-            continue
-        status = 200
-        payload = RequestLog.pb()(
-            module_id="default",
-            version_id="v1",
-            method="GET",
-            resource=f"/items/{n}",
-            ip="203.0.113.7",
-        )
-        if kind == "error":
-            status = 500
-            entry.severity = 500
-            line = payload.line.add(severity=500)
-            line.log_message = (
-                "Traceback (most recent call last):\n"
-                f'  File "{PY27_ROOT}/main.py", line 20, in get\n'
-                "    self.handle()\n"
-                f'  File "{PY27_ROOT}/bench.py", line 8, in handle\n'
-                f'    raise BenchError{n}("order {n}")\n'
-                f"BenchError{n}: order {n}"
-            )
-        elif n % 20 == 0:
-            status = 500
-            entry.severity = 500
-        payload.status = status
-        entry.log_name = f"projects/{project}/logs/{REQUEST_LOG}"
-        entry.proto_payload.Pack(payload)
-        entry.http_request.status = status
-        entries.append(entry)
-    return entries
+    """``error``: python27 request logs with a traceback; ``stderr``: python3
+    stderr tracebacks; ``requests``: request logs, every 20th a 500."""
+    if kind == "requests":
+        return [
+            log_entry(project, "request_5xx" if n % 20 == 0 else "request", n)
+            for n in range(first, first + count)
+        ]
+    kind = {"error": "request_error", "stderr": "stderr_error"}[kind]
+    return [log_entry(project, kind, n) for n in range(first, first + count)]
 
 
 def _child(conn: Connection) -> None:
-    from deployconsole.emulator.scenario import ScenarioOptions
-    from deployconsole.emulator.server import Emulator, EmulatorOptions
-
-    emulator = Emulator(
-        EmulatorOptions(scenario=ScenarioOptions(name="staged"), run_traffic=False)
-    ).start()
-    store = emulator.state.logs
-    assert store is not None
+    emulator, store = start_emulator()
     store.tail.entries_per_minute = 0  # measure the console, not the quota
     store.tail.max_queue = 1_000_000
     project = emulator.state.project_id
@@ -323,14 +272,6 @@ def event_loop_stall(
     worst = gaps[-1] - HEARTBEAT_MS / 1e3
     p99 = gaps[int(len(gaps) * 0.99)] - HEARTBEAT_MS / 1e3
     return worst, p99, written, records.appended - before
-
-
-def resident_mb() -> float:
-    with open("/proc/self/status", encoding="ascii") as status:
-        for line in status:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise RuntimeError("no VmRSS in /proc/self/status")
 
 
 def memory(bench: Bench) -> float:
