@@ -138,3 +138,47 @@ def test_old_seconds_are_dropped_after_the_retention() -> None:
     assert kept[0].start >= T0 + 400 - 120 - 60
     with pytest.raises(ValueError, match="retention"):
         HealthWindows(retention=10)
+
+
+def test_minutes_kept_as_requests_arrive_equal_the_sum_of_their_seconds() -> None:
+    # The charts read each minute from its running sum; it must say what
+    # summing the minute's seconds says, latency quantiles included.
+    health = HealthWindows()
+    rng = random.Random(7)
+    for _ in range(3_000):
+        at = T0 + rng.uniform(0, 180)
+        status = 500 if rng.random() < 0.1 else 200
+        health.add("default", "v1", at, status, rng.lognormvariate(-3, 1), 2.0)
+    minutes = health.minutes("default", "v1")
+    assert [m.start for m in minutes] == [T0, T0 + 60, T0 + 120]
+    for minute in minutes:
+        summed = health.window("default", "v1", 60, now=minute.start + 59)
+        assert summed.start == minute.start
+        assert (minute.requests, minute.errors) == pytest.approx(
+            (summed.requests, summed.errors)
+        )
+        assert minute.latency_p50 == summed.latency_p50
+        assert minute.latency_p95 == summed.latency_p95
+
+
+def test_window_without_latency_has_the_same_counts_and_no_quantiles() -> None:
+    health = HealthWindows()
+    for n in range(100):
+        health.add("default", "v1", T0 + n * 0.5, 500 if n % 4 else 200, 0.2)
+    full = health.window("default", "v1", 30, now=T0 + 49)
+    counts = health.window("default", "v1", 30, now=T0 + 49, latency=False)
+    assert (counts.requests, counts.errors) == (full.requests, full.errors)
+    assert full.latency_p50 is not None
+    assert (counts.latency_p50, counts.latency_p95) == (None, None)
+
+
+def test_a_minute_is_kept_whole_until_none_of_its_seconds_is() -> None:
+    health = HealthWindows(retention=90)
+    for second in range(0, 200, 10):
+        health.add("default", "v1", T0 + second, 200, 0.1)
+    # The last pruning, at T0 + 180, dropped the seconds before T0 + 90: the
+    # minute from T0 is gone, the one from T0 + 60 lost half its seconds
+    # but is still charted whole.
+    kept = {m.start: m.requests for m in health.minutes("default", "v1")}
+    assert kept == {T0 + 60: 6, T0 + 120: 6, T0 + 180: 2}
+    assert health.window("default", "v1", 60, now=T0 + 119).requests == 3

@@ -140,7 +140,7 @@ class AlertRules:
         fired: list[Alert] = []
         for ref in health.versions():
             window = health.window(
-                ref.service, ref.version, settings.window_seconds, now
+                ref.service, ref.version, settings.window_seconds, now, latency=False
             )
             alert = self._check_ratio(ref, window, now)
             if alert is not None:

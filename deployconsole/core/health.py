@@ -2,9 +2,9 @@
 
 Every request log counts once for its (service, version) in the second of
 its timestamp (the time the request started, not when the console saw it),
-so out-of-order and backfilled entries land where they belong. Seconds are
-summed into minutes for the charts and into a sliding window of the last N
-seconds for the alert rules.
+so out-of-order and backfilled entries land where they belong. Each request
+also counts in its minute as it arrives, for the charts; the alert rules sum
+a sliding window of the last N seconds.
 
 Request logs may be sampled when the tail is rate-limited: a sampled entry
 stands for ``1 / p`` requests, so rates stay right while 5xx responses,
@@ -119,14 +119,49 @@ def _quantiles(
     return results
 
 
+def _slot(slots: dict[int, _Slot], key: int) -> _Slot:
+    slot = slots.get(key)
+    if slot is None:
+        slot = slots[key] = _Slot()
+    return slot
+
+
 class _VersionHealth:
-    __slots__ = ("slots",)
+    __slots__ = ("minutes", "slots")
 
     def __init__(self) -> None:
-        # Whole seconds since the epoch -> slot.
+        # Whole seconds since the epoch -> slot, and the same summed per
+        # minute (keyed by the minute's first second), kept as requests
+        # arrive so that a minute is read without merging its seconds.
         self.slots: dict[int, _Slot] = {}
+        self.minutes: dict[int, _Slot] = {}
 
-    def summary(self, ref: VersionRef, start: float, seconds: float) -> HealthSample:
+    def add(
+        self, second: int, status: int, latency: float | None, weight: float
+    ) -> None:
+        index = _bucket(latency) if latency is not None and latency >= 0 else None
+        error = 1.0 if status >= 500 else 0.0
+        for slot in (
+            _slot(self.slots, second),
+            _slot(self.minutes, second - second % MINUTE),
+        ):
+            slot.requests += weight
+            slot.errors += error
+            if index is not None:
+                latencies = slot.latencies
+                latencies[index] = latencies.get(index, 0.0) + weight
+
+    def minute(self, ref: VersionRef, start: int) -> HealthSample:
+        slot = self.minutes.get(start) or _Slot()
+        p50, p95 = _quantiles(slot.latencies, (0.5, 0.95))
+        return HealthSample(
+            ref.service, ref.version, start, MINUTE, slot.requests, slot.errors,
+            p50, p95,
+        )
+
+    def summary(
+        self, ref: VersionRef, start: float, seconds: float, latency: bool = True
+    ) -> HealthSample:
         first, end = math.floor(start), math.floor(start + seconds)
         requests = errors = 0.0
         histogram: dict[int, float] = {}
@@ -140,8 +175,9 @@ class _VersionHealth:
         for slot in chosen:
             requests += slot.requests
             errors += slot.errors
-            for index, weight in slot.latencies.items():
-                histogram[index] = histogram.get(index, 0.0) + weight
+            if latency:
+                for index, weight in slot.latencies.items():
+                    histogram[index] = histogram.get(index, 0.0) + weight
         p50, p95 = _quantiles(histogram, (0.5, 0.95))
         return HealthSample(
             ref.service, ref.version, start, seconds, requests, errors, p50, p95
@@ -189,17 +225,8 @@ class HealthWindows:
         if health is None:
             health = self._versions[ref] = _VersionHealth()
         second = math.floor(timestamp)
-        slot = health.slots.get(second)
-        if slot is None:
-            slot = health.slots[second] = _Slot()
-        if status >= 500:
-            # Errors are never sampled away, so each stands for itself.
-            weight = 1.0
-            slot.errors += 1.0
-        slot.requests += weight
-        if latency is not None and latency >= 0:
-            index = _bucket(latency)
-            slot.latencies[index] = slot.latencies.get(index, 0.0) + weight
+        # Errors are never sampled away, so each stands for itself.
+        health.add(second, status, latency, 1.0 if status >= 500 else weight)
         self._changed.add((ref, second - second % MINUTE))
         if self._watermark is None or timestamp > self._watermark:
             self._watermark = timestamp
@@ -207,15 +234,26 @@ class HealthWindows:
                 self._prune(second)
 
     def window(
-        self, service: str, version: str, seconds: float, now: float | None = None
+        self,
+        service: str,
+        version: str,
+        seconds: float,
+        now: float | None = None,
+        *,
+        latency: bool = True,
     ) -> HealthSample:
-        """The last ``seconds`` up to ``now`` (default: the watermark)."""
+        """The last ``seconds`` up to ``now`` (default: the watermark).
+
+        ``latency=False`` leaves the quantiles out (None): the counts alone
+        cost a sum per second, where merging the latency histograms of a
+        minute of seconds costs about a millisecond, too much to pay on
+        every batch for rules that read only the ratio."""
         end = now if now is not None else (self._watermark or 0.0)
         # The second ``end`` falls in is still filling; include it.
         end = math.floor(end) + 1
         ref = VersionRef(service, version)
         health = self._versions.get(ref) or _VersionHealth()
-        return health.summary(ref, end - seconds, seconds)
+        return health.summary(ref, end - seconds, seconds, latency)
 
     def minutes(
         self, service: str, version: str, since: float | None = None
@@ -225,10 +263,10 @@ class HealthWindows:
         health = self._versions.get(ref)
         if health is None:
             return []
-        starts = sorted({s - s % MINUTE for s in health.slots})
+        starts = sorted(health.minutes)
         if since is not None:
             starts = [m for m in starts if m + MINUTE > since]
-        return [health.summary(ref, m, MINUTE) for m in starts]
+        return [health.minute(ref, m) for m in starts]
 
     def take_changed(self) -> list[HealthSample]:
         """The minutes that changed since the last call, as they are now."""
@@ -239,15 +277,17 @@ class HealthWindows:
         ):
             health = self._versions.get(ref)
             if health is not None:
-                samples.append(health.summary(ref, minute, MINUTE))
+                samples.append(health.minute(ref, minute))
         return samples
 
     def _prune(self, now_second: int) -> None:
         self._pruned_at = now_second
         oldest = now_second - int(self.retention)
         for ref, health in list(self._versions.items()):
-            stale = [s for s in health.slots if s < oldest]
-            for second in stale:
+            for second in [s for s in health.slots if s < oldest]:
                 del health.slots[second]
+            # A minute goes once none of its seconds is kept.
+            for minute in [m for m in health.minutes if m + MINUTE <= oldest]:
+                del health.minutes[minute]
             if not health.slots:
                 del self._versions[ref]

@@ -302,10 +302,18 @@ class IngestPipeline:
             return self._groups.ranked()
 
     def window(
-        self, service: str, version: str, seconds: float, now: float | None = None
+        self,
+        service: str,
+        version: str,
+        seconds: float,
+        now: float | None = None,
+        *,
+        latency: bool = True,
     ) -> HealthSample:
         with self._lock:
-            return self._health.window(service, version, seconds, now)
+            return self._health.window(
+                service, version, seconds, now, latency=latency
+            )
 
     def minutes(self, service: str, version: str) -> list[HealthSample]:
         with self._lock:
@@ -344,7 +352,7 @@ class IngestPipeline:
             return
         window = self._health.window(
             record.service, record.version, self._rules.settings.window_seconds,
-            self._health.watermark or at,
+            self._health.watermark or at, latency=False,
         )
         alert = self._rules.check_new_group(
             record.service, record.version, group.fingerprint,

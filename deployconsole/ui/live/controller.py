@@ -299,7 +299,7 @@ class LiveErrors(QObject):
 
     def _last_minute(self) -> dict[VersionKey, HealthSample]:
         return {
-            key: self.pipeline.window(key[0], key[1], MINUTE)
+            key: self.pipeline.window(key[0], key[1], MINUTE, latency=False)
             for key in self.health.versions()
         }
 
