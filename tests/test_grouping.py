@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from corpus.expect import fixture, fixture_entries
 
@@ -247,3 +249,43 @@ def test_group_json_shape() -> None:
         "first_version": "v1",
     }
     assert iso_time(None) is None
+
+
+def _numbered(n: int, at: float) -> Any:
+    # Another exception type per n: another group each.
+    return _record(BASE.replace("KeyError", f"Error{n}"), at, "v1")
+
+
+def test_a_limit_lets_the_group_seen_least_recently_go() -> None:
+    groups = ErrorGroups(limit=3)
+    keys = []
+    for n in range(3):
+        record = _numbered(n, 100.0 + n)
+        group, _ = groups.add(record, record.tracebacks[0])
+        keys.append(group.fingerprint)
+    # Group 0 is seen again, so group 1 is now the least recently seen.
+    again = _numbered(0, 110.0)
+    groups.add(again, again.tracebacks[0])
+    assert groups.take_let_go() == []
+    fourth = _numbered(3, 120.0)
+    group, is_new = groups.add(fourth, fourth.tracebacks[0])
+    assert is_new and len(groups) == 3
+    assert keys[1] not in groups and keys[0] in groups and keys[2] in groups
+    assert groups.take_let_go() == [keys[1]] and groups.take_let_go() == []
+    assert groups.let_go == 1
+    assert groups.get(keys[0]).count == 2  # type: ignore[union-attr]
+    # Seen again after it was let go, it starts over.
+    back = _numbered(1, 130.0)
+    group, is_new = groups.add(back, back.tracebacks[0])
+    assert is_new and group.count == 1 and group.first_seen == 130.0
+    assert groups.take_let_go() == [keys[2]]
+    with pytest.raises(ValueError, match="at least 1"):
+        ErrorGroups(limit=0)
+
+
+def test_without_a_limit_every_group_stays() -> None:
+    groups = ErrorGroups()
+    for n in range(50):
+        record = _numbered(n, float(n))
+        groups.add(record, record.tracebacks[0])
+    assert len(groups) == 50 and groups.take_let_go() == [] and groups.let_go == 0

@@ -231,3 +231,33 @@ def test_producers_and_a_reader_at_once() -> None:
     reading.join()
     assert len(seen) == 1000 == len(set(seen))
     assert pipeline.window("default", "v1", 60, T0 + 24).requests == 1000
+
+
+def test_groups_let_go_past_the_limit_are_named_in_the_batch() -> None:
+    pipeline = IngestPipeline(IngestSettings(groups=2))
+
+    def error(n: int, insert_id: str) -> LogRecord:
+        text = KEY_ERROR.replace("KeyError", f"Error{n}")
+        return record(request_log(500, at=T0 + n, insert_id=insert_id, line=text))
+
+    pipeline.add_records([error(0, "a"), error(1, "b")])
+    first = pipeline.drain()
+    keys = [g.fingerprint for g in first.groups]
+    assert len(keys) == 2 and not first.let_go_groups
+    # A third group lets the first go; the next drain says so.
+    pipeline.add_records([error(2, "c")])
+    second = pipeline.drain()
+    assert second.let_go_groups == {keys[0]}
+    assert [g.type for g in second.groups] == ["Error2"]
+    assert {g.fingerprint for g in pipeline.groups()} == {
+        keys[1], second.groups[0].fingerprint
+    }
+    # A group new and let go within one batch never reaches the reader as
+    # a group; the one it pushed out is named.
+    pipeline.add_records([error(3, "d"), error(4, "e"), error(5, "f")])
+    third = pipeline.drain()
+    assert [g.type for g in third.groups] == ["Error4", "Error5"]
+    assert keys[1] in third.let_go_groups
+    assert not {g.fingerprint for g in third.groups} & third.let_go_groups
+    with pytest.raises(ValueError, match="groups"):
+        IngestSettings(groups=0)

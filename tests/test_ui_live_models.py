@@ -542,3 +542,47 @@ def test_column_titles_answer_only_horizontal_display_headers(qtbot: Any) -> Non
     assert model.headerData(len(Column), horizontal, display) is None
     assert model.headerData(0, vertical, display) is None
     assert model.headerData(0, horizontal, Qt.ItemDataRole.ToolTipRole) is None
+
+
+def test_groups_the_pipeline_let_go_leave_the_model(qtbot: Any) -> None:
+    model = GroupsModel()
+    records = [
+        stderr(n, TRACEBACK.replace("LookupFailed", f"Failed{n}"), at=T0 + n)
+        for n in range(6)
+    ]
+    groups = _groups_for(records)
+    model.update_groups(groups)
+    removed: list[tuple[int, int]] = []
+    model.rowsRemoved.connect(lambda _p, first, last: removed.append((first, last)))
+    gone = [groups[n].fingerprint for n in (0, 2, 3)]
+    model.remove_groups([*gone, "not-a-group"])
+    # Neighbouring rows go in one removal, from the bottom up.
+    assert removed == [(2, 3), (0, 0)]
+    kept = [groups[n].fingerprint for n in (1, 4, 5)]
+    assert [g.fingerprint for g in model.groups()] == kept
+    assert [model.row_of(key) for key in kept] == [0, 1, 2]
+    assert all(model.row_of(key) is None for key in gone)
+    # A group let go and seen anew comes back as a new row.
+    model.update_groups([groups[0]])
+    assert model.row_of(groups[0].fingerprint) == 3
+    model.remove_groups([])
+    assert model.rowCount() == 4
+
+
+def test_live_errors_keep_only_the_groups_the_pipeline_keeps(qtbot: Any) -> None:
+    from deployconsole.core.ingest import IngestSettings
+    from deployconsole.gcp.channel import Endpoint
+    from deployconsole.ui.live import controller
+
+    settings = IngestSettings(groups=3)
+    live = controller.LiveErrors(Endpoint("p"), ingest_settings=settings)
+    for n in range(5):
+        text = TRACEBACK.replace("LookupFailed", f"Failed{n}")
+        live.pipeline.add_records([stderr(n, text, at=T0 + n)])
+        live._on_tick()
+    # The last stderr traceback is held for a possible next part.
+    live._apply(live.pipeline.finish())
+    shown = [group.type for group in live.groups.groups()]
+    assert shown == [group.type for group in live.pipeline.groups()[::-1]]
+    assert shown == [f"shop.errors.Failed{n}" for n in (2, 3, 4)]
+    live.stop()

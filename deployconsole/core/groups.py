@@ -5,6 +5,11 @@ an export) and keeps, per fingerprint, the count, when the error was first
 and last seen, the services and versions it was seen in and the version it
 was first seen in ("new in v2"). It hands out :class:`ErrorGroup` values:
 snapshots that do not change under the caller.
+
+A live console sets a limit: an app whose every error differs (a message
+with an id in an exception type's name, say) would otherwise grow it for
+as long as the window stays open. Past the limit, the group seen least
+recently is let go; seen again, it starts over as a new group.
 """
 
 from __future__ import annotations
@@ -128,8 +133,15 @@ class _Tally:
 class ErrorGroups:
     """Error groups keyed by fingerprint, built incrementally."""
 
-    def __init__(self) -> None:
+    def __init__(self, limit: int | None = None) -> None:
+        if limit is not None and limit < 1:
+            raise ValueError(f"the error groups need room for at least 1, not {limit}")
+        self.limit = limit
+        # Least recently seen first when limited (a group seen moves last).
         self._tallies: dict[str, _Tally] = {}
+        self._let_go: list[str] = []
+        # Groups let go to stay within the limit, since the start.
+        self.let_go = 0
 
     def add(self, record: LogRecord, traceback: Traceback) -> tuple[ErrorGroup, bool]:
         """Count ``traceback`` (found in ``record``); True if the group is new."""
@@ -166,12 +178,25 @@ class ErrorGroups:
         service: str,
         version: str,
     ) -> tuple[ErrorGroup, bool]:
-        tally = self._tallies.get(key)
+        tallies = self._tallies
+        tally = tallies.get(key)
         is_new = tally is None
         if tally is None:
-            tally = self._tallies[key] = _Tally(key, traceback, version)
+            if self.limit is not None and len(tallies) >= self.limit:
+                oldest = next(iter(tallies))
+                del tallies[oldest]
+                self._let_go.append(oldest)
+                self.let_go += 1
+            tally = tallies[key] = _Tally(key, traceback, version)
+        elif self.limit is not None:
+            tallies[key] = tallies.pop(key)
         tally.add(traceback, timestamp, service, version)
         return tally.snapshot(), is_new
+
+    def take_let_go(self) -> list[str]:
+        """The fingerprints let go since the last call, oldest first."""
+        let_go, self._let_go = self._let_go, []
+        return let_go
 
     def __len__(self) -> int:
         return len(self._tallies)

@@ -29,6 +29,8 @@ from deployconsole.core.logentry import KIND_REQUEST, LogRecord
 from deployconsole.core.reassembly import Reassembler
 
 DEFAULT_RETAINED = 100_000
+# Error groups kept; past it the least recently seen is let go.
+DEFAULT_GROUPS = 5_000
 # Records waiting for a reader; a GUI drains ten times a second, so this is
 # minutes of a busy stream.
 DEFAULT_PENDING = 200_000
@@ -88,13 +90,17 @@ class IngestBatch:
     ``records`` are complete (reassembled) records; ``groups`` the error
     groups that changed, as they stand now (one per fingerprint);
     ``new_groups`` the fingerprints among them seen for the first time;
-    ``health`` the per-version minutes that changed; ``dropped`` how many
-    records were pushed out of the pending batch before this drain.
+    ``let_go_groups`` the fingerprints of groups let go to stay within the
+    group limit (a group among ``groups`` too was let go, then seen anew:
+    its old row goes first); ``health`` the per-version minutes that
+    changed; ``dropped`` how many records were pushed out of the pending
+    batch before this drain.
     """
 
     records: tuple[LogRecord, ...] = ()
     groups: tuple[ErrorGroup, ...] = ()
     new_groups: frozenset[str] = frozenset()
+    let_go_groups: frozenset[str] = frozenset()
     health: tuple[HealthSample, ...] = ()
     alerts: tuple[Alert, ...] = ()
     events: tuple[StreamEvent, ...] = ()
@@ -102,8 +108,8 @@ class IngestBatch:
 
     def __bool__(self) -> bool:
         return bool(
-            self.records or self.groups or self.health or self.alerts
-            or self.events or self.dropped
+            self.records or self.groups or self.let_go_groups or self.health
+            or self.alerts or self.events or self.dropped
         )
 
 
@@ -113,6 +119,7 @@ class IngestSettings:
 
     retained: int = DEFAULT_RETAINED
     pending: int = DEFAULT_PENDING
+    groups: int = DEFAULT_GROUPS
     # Seconds a complete traceback is held for a next part of its chain:
     # parts of one write come in one tail response, and the next response
     # follows within the tail's buffer window (0.2 s).
@@ -125,10 +132,10 @@ class IngestSettings:
     alerts: AlertSettings = field(default_factory=AlertSettings)
 
     def __post_init__(self) -> None:
-        if self.retained < 1 or self.pending < 1:
+        if self.retained < 1 or self.pending < 1 or self.groups < 1:
             raise ValueError(
-                f"retained and pending must be at least 1, not {self.retained} "
-                f"and {self.pending}"
+                f"retained, pending and groups must be at least 1, not "
+                f"{self.retained}, {self.pending} and {self.groups}"
             )
 
 
@@ -164,12 +171,15 @@ class RecordStore:
 
 
 class _Pending:
-    __slots__ = ("records", "groups", "new_groups", "alerts", "events", "dropped")
+    __slots__ = (
+        "records", "groups", "new_groups", "let_go", "alerts", "events", "dropped"
+    )
 
     def __init__(self, limit: int) -> None:
         self.records: deque[LogRecord] = deque(maxlen=limit)
         self.groups: dict[str, ErrorGroup] = {}
         self.new_groups: set[str] = set()
+        self.let_go: set[str] = set()
         self.alerts: list[Alert] = []
         self.events: list[StreamEvent] = []
         self.dropped = 0
@@ -194,7 +204,7 @@ class IngestPipeline:
         self._reassembler = Reassembler(
             gap=self.settings.reassembly_gap, hold=self.settings.reassembly_hold
         )
-        self._groups = ErrorGroups()
+        self._groups = ErrorGroups(limit=self.settings.groups)
         self._health = HealthWindows()
         self._rules = AlertRules(self.settings.alerts)
         self._store = RecordStore(self.settings.retained)
@@ -274,6 +284,7 @@ class IngestPipeline:
             records=tuple(pending.records),
             groups=tuple(pending.groups.values()),
             new_groups=frozenset(pending.new_groups),
+            let_go_groups=frozenset(pending.let_go),
             health=health,
             alerts=tuple(pending.alerts),
             events=tuple(pending.events),
@@ -325,6 +336,7 @@ class IngestPipeline:
         pending = self._pending
         return bool(
             pending.records or pending.events or pending.alerts or pending.dropped
+            or pending.let_go
         )
 
     def _flush(self, now: float) -> None:
@@ -341,6 +353,10 @@ class IngestPipeline:
             self._rules.observe_time(record.timestamp)
         for traceback in record.tracebacks:
             group, is_new = self._groups.add(record, traceback)
+            for key in self._groups.take_let_go():
+                pending.groups.pop(key, None)
+                pending.new_groups.discard(key)
+                pending.let_go.add(key)
             pending.groups[group.fingerprint] = group
             if is_new:
                 pending.new_groups.add(group.fingerprint)

@@ -275,6 +275,14 @@ class LiveErrors(QObject):
             if times:
                 self.health.note_time(max(times))
             self._look_for_new_versions(records)
+        if batch.let_go_groups:
+            self.groups.remove_groups(batch.let_go_groups)
+            log.info(
+                "%d error groups not seen for the longest were let go, to keep "
+                "the last %d.",
+                len(batch.let_go_groups),
+                self.pipeline.settings.groups,
+            )
         if batch.groups or records:
             self.groups.update_groups(batch.groups)
         if batch.health:

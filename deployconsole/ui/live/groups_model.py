@@ -92,9 +92,8 @@ class GroupsModel(QAbstractTableModel):
     def __init__(self, baseline_seconds: float = 10.0, parent: Any = None) -> None:
         super().__init__(parent)
         self.baseline_seconds = baseline_seconds
-        # FIXME(groups-bound): one row per fingerprint without a limit, as
-        # core's ErrorGroups keeps them; an app whose every error differs
-        # grows both until the window is closed.
+        # One row per group the pipeline keeps: it lets the least recently
+        # seen go past its limit, and remove_groups follows.
         self._rows: list[_Row] = []
         self._by_key: dict[str, int] = {}
         self._watch_start: float | None = None
@@ -172,6 +171,27 @@ class GroupsModel(QAbstractTableModel):
                 self.index(0, Column.TREND),
                 self.index(len(self._rows) - 1, Column.TREND),
             )
+
+    def remove_groups(self, fingerprints: Iterable[str]) -> None:
+        """Drop the rows of groups the pipeline let go (unknown ones are
+        ignored), each run of neighbouring rows in one removal."""
+        doomed = sorted(
+            {row for key in fingerprints if (row := self._by_key.get(key)) is not None},
+            reverse=True,
+        )
+        if not doomed:
+            return
+        runs: list[tuple[int, int]] = []
+        for row in doomed:
+            if runs and runs[-1][0] == row + 1:
+                runs[-1] = (row, runs[-1][1])
+            else:
+                runs.append((row, row))
+        for first, last in runs:  # from the bottom up: indexes above hold
+            self.beginRemoveRows(QModelIndex(), first, last)
+            del self._rows[first : last + 1]
+            self.endRemoveRows()
+        self._by_key = {row.group.fingerprint: n for n, row in enumerate(self._rows)}
 
     def note_alerts(self, alerts: Iterable[Alert]) -> None:
         """Badge the groups that alerts call new in a version."""
