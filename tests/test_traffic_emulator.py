@@ -195,6 +195,21 @@ def test_server_refusal_is_translated(admin: AdminClient) -> None:
     assert caught.value.kind is ErrorKind.REFUSED
 
 
+def test_a_read_after_close_says_so_without_an_error_log(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = AdminClient(world.endpoint)
+    client.close()
+    with pytest.raises(AdminError) as caught:
+        client.list_instances(SERVICE, "v1")
+    assert caught.value.kind is ErrorKind.UNREACHABLE
+    assert caught.value.message == (
+        f"The connection to App Engine was closed while listing the instances "
+        f"of {SERVICE}/v1."
+    )
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+
+
 def test_unreachable_after_retries(world: World) -> None:
     world.fault("unavailable=GetService:100000")
     with AdminClient(world.endpoint, retry_deadline=0.3) as client:

@@ -111,6 +111,13 @@ def translate(
         return make(
             ErrorKind.REFUSED, f"App Engine refused the request while {what}: {detail}."
         )
+    if _channel_closed(error):
+        # The window closed while a read was on its way: nothing to report.
+        log.info("Connection closed while %s.", what)
+        return make(
+            ErrorKind.UNREACHABLE,
+            f"The connection to App Engine was closed while {what}.",
+        )
     if type(error).__module__.startswith("google.auth"):
         return make(
             ErrorKind.PERMISSION,
@@ -119,6 +126,14 @@ def translate(
         )
     log.error("Unexpected error while %s: %r", what, error)
     return make(ErrorKind.FAILED, f"Unexpected error while {what}: {detail}")
+
+
+def _channel_closed(error: BaseException) -> bool:
+    """gRPC refuses a call on a closed channel with a bare ValueError."""
+    text = str(error).lower()
+    return isinstance(error, ValueError) and (
+        "closed channel" in text or "channel closed" in text
+    )
 
 
 class AdminClient:
