@@ -61,9 +61,31 @@ def test_stream_cut_every_n_entries_loses_and_repeats_nothing(
             or sink.kinds().count("connected") > streams
         )
 
+    def stuck(failure: BaseException) -> AssertionError:
+        # FIXME(tail-cut-flake): twice this session (of some 60 runs, both
+        # on a busy machine) the writer waited here with 4,000 to 5,000
+        # entries neither streamed nor backfilled after the fourth cut; not
+        # reproduced since. What it says next time is what to look at.
+        ids = sink.ids()
+        missing = {f"e{n:06d}" for n in range(written)} - set(ids)
+        received = sorted(
+            e.receive_timestamp.seconds + e.receive_timestamp.nanos / 1e9
+            for e in store.entries
+            if e.insert_id in missing
+        )
+        return AssertionError(
+            f"{failure}; written {written}, {len(missing)} missing "
+            f"({min(missing, default='')} to {max(missing, default='')}, "
+            f"received {received[:1]} to {received[-1:]}), {session.stats()}, "
+            f"{session._gaps!r}"
+        )
+
     try:
         while written < total:
-            sink.wait_for(may_write)
+            try:
+                sink.wait_for(may_write)
+            except pytest.fail.Exception as failure:
+                raise stuck(failure) from None
             streams = sink.kinds().count("connected")
             store.write(
                 [

@@ -73,6 +73,15 @@ class GapTracker:
         self._first: float | None = None
         self._settle_deadline = 0.0
 
+    def __repr__(self) -> str:
+        with self._cond:
+            return (
+                f"GapTracker(safe={self._safe!r}, latest={self._latest!r}, "
+                f"gap_since={self._gap_since!r}, rerun_since={self._rerun_since!r}, "
+                f"open_gap={self._open_gap}, first={self._first!r}, "
+                f"settles_in={self._settle_deadline - time.monotonic():.1f} s)"
+            )
+
     def stream_opened(self, reconnect: bool) -> None:
         """A new stream was asked for; after a reconnect, a gap opens."""
         with self._cond:
