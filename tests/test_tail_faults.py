@@ -44,9 +44,10 @@ def test_stream_cut_every_n_entries_loses_and_repeats_nothing(
     store.tail.entries_per_minute = 0
     emulator.faults.set("tail-cut-every=20000")
     # The emulator stamps receive times from one clock, so the backfill needs
-    # no margin for clock skew: the cursor itself must be exact. The writer
-    # never lets a new stream go quiet, so no gap needs the settle timeout,
-    # however busy the machine running the test.
+    # no margin for clock skew: the cursor itself must be exact. The batch
+    # written when a new stream is announced may reach the service before
+    # the stream does; the stream then stays quiet until the settle read has
+    # read the gap back, and the re-read that follows costs one read.
     settings = TailSettings(backfill_overlap=0.0, backfill_settle=5.0)
     session, sink = start(emulator, TailScope(everything=True), settings)
     total, batch, in_flight = 100_000, 1_000, 3_000
@@ -62,10 +63,8 @@ def test_stream_cut_every_n_entries_loses_and_repeats_nothing(
         )
 
     def stuck(failure: BaseException) -> AssertionError:
-        # FIXME(tail-cut-flake): twice this session (of some 60 runs, both
-        # on a busy machine) the writer waited here with 4,000 to 5,000
-        # entries neither streamed nor backfilled after the fourth cut; not
-        # reproduced since. What it says next time is what to look at.
+        # What was owed, and where the backfill stands, when the writer
+        # waited in vain: a backfill paced by the read quota looks the same.
         ids = sink.ids()
         missing = {f"e{n:06d}" for n in range(written)} - set(ids)
         received = sorted(

@@ -3,13 +3,24 @@ request-log sampling moves, and what an unreadable entry becomes."""
 
 from __future__ import annotations
 
+import json
 import threading
+from collections.abc import Callable
+from typing import Any
 
-from test_tail_support import request_log
+from google.cloud.logging_v2.types import ListLogEntriesResponse
+from test_tail_support import request_log, stderr
 
-from deployconsole.gcp.tail_backfill import Gap, GapTracker
+from deployconsole.emulator.filters import compile_filter
+from deployconsole.gcp.tail_backfill import (
+    Backfill,
+    Gap,
+    GapTracker,
+    Resume,
+    gap_filter,
+)
 from deployconsole.gcp.tail_delivery import unreadable_record
-from deployconsole.gcp.tail_support import RequestSampler
+from deployconsole.gcp.tail_support import RequestSampler, TailSettings
 
 NEVER = 1_000.0  # a settle time no test waits for
 
@@ -80,15 +91,54 @@ def test_a_new_scope_reads_only_the_restart_gap() -> None:
     assert tracker.poll() == Gap(103.0, 115.0)
 
 
-def test_a_failed_read_is_tried_again_and_gaps_merge() -> None:
+def test_a_failed_read_is_tried_again() -> None:
     tracker = GapTracker(overlap=0.0, settle=NEVER)
     tracker.stream_opened(reconnect=False)
     tracker.response(10.0, 11.0)
     tracker.response(12.0, 13.0)
+    # A bounded gap is read again on its own; an open one merges with the
+    # next gap, which reads up to the new stream.
     tracker.retry(Gap(5.0, 9.0))
+    tracker.retry(Gap(7.0, None))
     tracker.stream_opened(reconnect=True)
     tracker.response(20.0, 21.0)
-    assert tracker.poll() == Gap(5.0, 20.0)
+    assert tracker.poll() == Gap(5.0, 9.0)
+    assert tracker.poll() == Gap(7.0, 10.0)
+    assert tracker.poll() == Gap(11.0, 20.0)
+    assert tracker.poll() is None
+
+
+def test_a_gap_unread_when_its_stream_is_cut_keeps_its_own_end() -> None:
+    # The backfill was busy while stream 2 came and went: stream 2's gap
+    # (13 to its first response at 20) is still owed when stream 3 opens.
+    # Merged, the next read would cover all stream 2 delivered, again.
+    tracker = GapTracker(overlap=0.0, settle=NEVER)
+    tracker.stream_opened(reconnect=False)
+    tracker.response(10.0, 11.0)
+    tracker.response(12.0, 13.0)
+    tracker.stream_opened(reconnect=True)
+    for start in range(20, 60, 2):
+        tracker.response(float(start), start + 1.0)
+    tracker.stream_opened(reconnect=True)
+    tracker.response(70.0, 71.0)
+    assert tracker.poll() == Gap(11.0, 20.0)
+    assert tracker.poll() == Gap(57.0, 70.0)
+    assert tracker.poll() is None
+
+
+def test_a_quiet_read_still_owed_keeps_its_rerun_bounded() -> None:
+    tracker = GapTracker(overlap=0.0, settle=0.0)
+    tracker.stream_opened(reconnect=False)
+    tracker.response(10.0, 11.0)
+    tracker.response(12.0, 13.0)
+    tracker.stream_opened(reconnect=True)
+    assert tracker.poll() == Gap(11.0, None)  # settled: read up to the newest
+    tracker.response(30.0, 31.0)
+    tracker.response(32.0, 33.0)
+    # Cut before the bounded re-read of 11 to 30 was taken.
+    tracker.stream_opened(reconnect=True)
+    assert tracker.poll() == Gap(11.0, 30.0)
+    assert tracker.poll() == Gap(31.0, None)
 
 
 def test_wait_ends_when_stopped() -> None:
@@ -128,3 +178,161 @@ def test_an_unreadable_entry_keeps_what_can_be_read() -> None:
     assert record is not None
     assert (record.insert_id, record.status, record.service) == ("odd", 503, "default")
     assert record.text == "[the proto_payload could not be read: bad bytes]"
+
+
+def _clocked(overlap: float) -> tuple[GapTracker, list[float]]:
+    now = [0.0]
+    return GapTracker(overlap=overlap, settle=0.0, clock=lambda: now[0]), now
+
+
+def _settled_after_a_cut(tracker: GapTracker, now: list[float]) -> Gap | None:
+    tracker.stream_opened(reconnect=False)
+    now[0] = 11.5
+    tracker.response(10.0, 11.0)
+    now[0] = 13.2  # the smallest delay seen: 0.2 s
+    tracker.response(12.0, 13.0)
+    tracker.stream_opened(reconnect=True)
+    return tracker.poll()
+
+
+def test_the_re_read_of_a_quiet_gap_skips_what_its_first_read_had() -> None:
+    tracker, now = _clocked(overlap=1.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled == Gap(10.0, None)
+    # That read began at 20 here, 19.8 or later on the service's clock, and
+    # went to the end: the re-read takes only what came after it began.
+    tracker.read_ended(settled, 20.0, None)
+    tracker.response(30.0, 31.0)
+    assert tracker.poll() == Gap(10.0, 31.0, Resume(18.8))
+
+
+def test_the_re_read_of_a_broken_off_read_takes_what_it_did_not_reach() -> None:
+    tracker, now = _clocked(overlap=1.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled is not None
+    # Broken off after the entries stamped up to 15.
+    tracker.read_ended(settled, 20.0, 15.0)
+    tracker.response(30.0, 31.0)
+    assert tracker.poll() == Gap(10.0, 31.0, Resume(18.8, 14.0))
+
+
+def test_a_re_read_merged_with_another_gap_is_read_whole() -> None:
+    tracker, now = _clocked(overlap=0.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled is not None
+    tracker.read_ended(settled, 20.0, 15.0)
+    # The quiet stream is cut in turn before it proved live.
+    tracker.stream_opened(reconnect=True)
+    assert tracker.poll() == Gap(11.0, None)
+
+
+def test_a_read_says_nothing_of_a_re_read_it_does_not_own() -> None:
+    tracker, now = _clocked(overlap=0.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled is not None
+    tracker.read_ended(Gap(1.0, 2.0), 20.0, None)  # a bounded read
+    tracker.read_ended(settled, 5.0, None)  # began before the gap: no help
+    tracker.response(30.0, 31.0)
+    assert tracker.poll() == Gap(11.0, 30.0)
+
+
+def test_the_gap_filter_keeps_late_and_unread_entries_of_a_re_read() -> None:
+    base = 1_764_000_000.0
+
+    def entry(name: str, stamped: float, received: float) -> Any:
+        raw = stderr(name, insert_id=name, at=base + stamped)
+        raw.receive_timestamp.FromNanoseconds(int((base + received) * 1e9))
+        return raw
+
+    entries = [
+        entry("read", 11.0, 11.0),  # the first read had it
+        entry("unread", 16.0, 12.0),  # stamped after where it broke off
+        entry("late", 3.0, 19.5),  # arrived while it read, stamped long before
+        entry("after", 32.0, 32.0),  # the live stream's
+        entry("before", 5.0, 5.0),  # before the gap
+    ]
+    gap = Gap(base + 10.0, base + 31.0, Resume(base + 18.8, base + 14.0))
+    predicate = compile_filter(gap_filter("severity>=DEFAULT", gap, 3_600.0))
+    assert [raw.insert_id for raw in entries if predicate(raw)] == ["unread", "late"]
+
+
+class _Store:
+    """A GapReader over a list of entries, paged in timestamp order with a
+    cursor, as the service pages; ``on_read`` runs after each read."""
+
+    project = "p"
+
+    def __init__(self, entries: list[Any], page_size: int) -> None:
+        self.entries = entries
+        self.page_size = page_size
+        self.delivered: list[list[str]] = []
+        self.on_read: Callable[[int], None] = lambda read: None
+        self.reads = 0
+
+    def current_filter(self) -> tuple[str, float]:
+        return "severity>=DEFAULT", 1.0
+
+    def list_page(self, text: str, page_size: int, page_token: str = "") -> Any:
+        self.reads += 1
+        predicate = compile_filter(text)
+
+        def key(raw: Any) -> tuple[int, str]:
+            return raw.timestamp.ToNanoseconds(), raw.insert_id
+
+        after = tuple(json.loads(page_token)) if page_token else None
+        found = sorted(
+            (raw for raw in self.entries if predicate(raw)), key=key
+        )
+        found = [raw for raw in found if after is None or key(raw) > after]
+        page = ListLogEntriesResponse.pb()(entries=found[: self.page_size])
+        if len(found) > self.page_size:
+            page.next_page_token = json.dumps(key(found[self.page_size - 1]))
+        self.on_read(self.reads)
+        return page
+
+    def deliver(self, entries: Any, sample: float, backfill: bool = False) -> int:
+        self.delivered.append([raw.insert_id for raw in entries])
+        return len(entries)
+
+    def emit(self, kind: str, message: str, **details: Any) -> None:
+        pass
+
+
+def test_a_broken_off_read_and_its_re_read_together_read_each_entry_once() -> None:
+    base = 1_764_000_000.0
+    tracker, now = _clocked(overlap=0.0)
+
+    def entry(name: str, stamped: float, received: float | None = None) -> Any:
+        raw = stderr(name, insert_id=name, at=base + stamped)
+        received = stamped if received is None else received
+        raw.receive_timestamp.FromNanoseconds(int((base + received) * 1e9))
+        return raw
+
+    tracker.stream_opened(reconnect=False)
+    now[0] = base + 12.0
+    tracker.response(base + 10.0, base + 11.0)
+    tracker.response(base + 11.5, base + 12.0)
+    tracker.stream_opened(reconnect=True)  # cut
+    # Lost in the cut: received 12.5 to 15.
+    store = _Store([entry(f"m{n}", 12.5 + n / 2) for n in range(6)], page_size=2)
+
+    def during_the_read(read: int) -> None:
+        if read == 1:
+            # Once the first page is read, a request that began at 4 ends
+            # and the stream proves live with an entry received at 30.
+            store.entries.append(entry("late", 4.0, 20.5))
+            now[0] = base + 30.0
+            tracker.response(base + 30.0, base + 30.0)
+
+    store.on_read = during_the_read
+    backfill = Backfill(tracker, store, TailSettings(backfill_overlap=0.0),
+                        threading.Event())
+    now[0] = base + 20.0
+    settled = tracker.poll()
+    assert settled is not None and settled.until is None
+    backfill._read(settled, *store.current_filter())
+    assert store.delivered == [["m0", "m1"]]  # broken off: the stream is live
+    rerun = tracker.poll()
+    assert rerun is not None and rerun.resume is not None
+    backfill._read(rerun, *store.current_filter())
+    assert store.delivered == [["m0", "m1"], ["late", "m1"], ["m2", "m3"], ["m4", "m5"]]
