@@ -261,3 +261,24 @@ def test_groups_let_go_past_the_limit_are_named_in_the_batch() -> None:
     assert not {g.fingerprint for g in third.groups} & third.let_go_groups
     with pytest.raises(ValueError, match="groups"):
         IngestSettings(groups=0)
+
+
+def test_new_alert_thresholds_apply_to_the_next_entries() -> None:
+    pipeline = IngestPipeline(IngestSettings())
+    pipeline.set_traffic({"default": {"v1": 1.0}})
+    strict = AlertSettings.from_thresholds(
+        error_ratio=0.5, window_seconds=60, min_requests=100, new_group_alerts=True
+    )
+    pipeline.set_alert_settings(strict)
+    assert pipeline.alert_settings == strict
+    # 30 of 50 failed: 60%, but too few requests for these thresholds.
+    pipeline.add_records(requests(20, 200) + requests(30, 500, at=T0 + 1))
+    assert not pipeline.drain().alerts
+    pipeline.set_alert_settings(
+        AlertSettings.from_thresholds(
+            error_ratio=0.5, window_seconds=60, min_requests=40, new_group_alerts=True
+        )
+    )
+    pipeline.add_records(requests(1, 500, at=T0 + 2))
+    (alert,) = pipeline.drain().alerts
+    assert alert.kind == ERROR_RATIO and alert.requests == 51

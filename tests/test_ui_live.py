@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from google.cloud.appengine_logging_v1.types import RequestLog
 from google.cloud.logging_v2.types import LogEntry
+from PySide6.QtWidgets import QDialogButtonBox
 from ui_support import endpoint_of, journal_path, staged_emulator
 
 from deployconsole.core import settings as declared
@@ -23,6 +24,7 @@ from deployconsole.emulator.server import Emulator, EmulatorOptions
 from deployconsole.emulator.state import EmulatorConfig
 from deployconsole.ui.dialogs import ConfirmDialog
 from deployconsole.ui.live import LiveErrors
+from deployconsole.ui.live.alert_settings_dialog import AlertSettingsDialog
 from deployconsole.ui.mainwindow import MainWindow
 from deployconsole.ui.session import ConsoleSession
 
@@ -175,6 +177,26 @@ def test_log_table_stays_within_the_setting(
         assert live.view is not None
         status = live.view.log_panel.status_label.text()
         assert "older entries left the table (it keeps the newest 20)" in status
+    finally:
+        window.shutdown()
+
+
+def test_alert_thresholds_are_set_from_the_health_page(
+    qtbot: Any, isolated_home: str, bad_push_emulator: Emulator, tmp_path: Path
+) -> None:
+    window = open_window(qtbot, bad_push_emulator, tmp_path)
+    try:
+        live = live_of(window)
+        assert live.view is not None
+        live.view.thresholds_button.click()
+        dialog = window.findChild(AlertSettingsDialog)
+        assert dialog is not None and dialog.isVisible()
+        dialog.ratio.setValue(20.0)
+        with qtbot.waitSignal(live.alert_settings_changed, timeout=TIMEOUT):
+            dialog.buttons.button(QDialogButtonBox.StandardButton.Ok).click()
+        assert live.alert_settings.error_ratio == 0.2
+        assert "20.0%" in live.view.alert_rules_label.text()
+        assert Settings(default_path()).get(declared.ALERT_MAX_ERROR_RATIO) == 0.2
     finally:
         window.shutdown()
 

@@ -52,6 +52,34 @@ class AlertSettings:
     # console looked; they are the baseline, not new groups.
     new_group_grace_seconds: float = 10.0
 
+    @classmethod
+    def from_thresholds(
+        cls,
+        error_ratio: float,
+        window_seconds: float,
+        min_requests: float,
+        new_group_alerts: bool,
+    ) -> AlertSettings:
+        """The settings a user chose; an episode ends well below the
+        threshold, as with the defaults. ValueError says what is wrong."""
+        return cls(
+            error_ratio=error_ratio,
+            clear_ratio=min(cls.clear_ratio, error_ratio * 0.4),
+            window_seconds=window_seconds,
+            min_requests=min_requests,
+            new_group_alerts=new_group_alerts,
+        )
+
+    def describe(self) -> str:
+        """The rules in a sentence, for the window."""
+        text = (
+            f"Alert when 5xx pass {self.error_ratio:.1%} of a version's requests "
+            f"(at least {self.min_requests:g} in the last {self.window_seconds:g} s)"
+        )
+        if self.new_group_alerts:
+            return text + ", and on a new error group."
+        return text + "; new error groups do not alert."
+
     def __post_init__(self) -> None:
         if not 0.0 < self.error_ratio <= 1.0:
             raise ValueError(

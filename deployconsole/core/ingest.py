@@ -255,7 +255,13 @@ class IngestPipeline:
         with self._lock:
             self._rules.set_traffic(splits)
 
+    @property
+    def alert_settings(self) -> AlertSettings:
+        with self._lock:
+            return self._rules.settings
+
     def set_alert_settings(self, settings: AlertSettings) -> None:
+        """New thresholds, for the entries that come next."""
         with self._lock:
             self._rules.set_settings(settings)
 

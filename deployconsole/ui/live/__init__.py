@@ -10,19 +10,26 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from PySide6.QtWidgets import QVBoxLayout, QWidget
+from PySide6.QtWidgets import QMessageBox, QVBoxLayout, QWidget
 
 from deployconsole.core import settings as declared
 from deployconsole.core.ingest import IngestSettings
 from deployconsole.core.settings import Settings
-from deployconsole.ui.live.controller import LiveErrors
+from deployconsole.ui.live.alert_settings_dialog import AlertSettingsDialog
+from deployconsole.ui.live.controller import LiveErrors, save_alert_settings
 from deployconsole.ui.live.view import LiveErrorsView
 
 if TYPE_CHECKING:
     from deployconsole.ui.mainwindow import MainWindow
     from deployconsole.ui.versions_model import VersionsModel
 
-__all__ = ["LiveErrors", "LiveErrorsView", "install_live_errors", "splits_of"]
+__all__ = [
+    "LiveErrors",
+    "LiveErrorsView",
+    "edit_alert_settings",
+    "install_live_errors",
+    "splits_of",
+]
 
 log = logging.getLogger("deployconsole.ui.live")
 
@@ -57,8 +64,9 @@ def install_live_errors(
     tells the alert rules which versions have traffic.
     """
     settings = settings or Settings()
-    # FIXME(settings-live): the settings are read once, here; a change to the
-    # buffer size, thresholds or source root applies to the next window.
+    # FIXME(settings-live): the buffer size and source root are read once,
+    # here, and apply to the next window; the alert thresholds are set in
+    # the window and apply at once.
     live = LiveErrors(
         window.session.endpoint,
         settings,
@@ -84,6 +92,9 @@ def install_live_errors(
         splits, known = splits_of(window.model)
         live.set_traffic(splits, known)
 
+    view.thresholds_button.clicked.connect(
+        lambda: edit_alert_settings(live, settings, window)
+    )
     window.snapshot_applied.connect(on_snapshot)
     # A version serving requests that the window has not listed was just
     # deployed: read again now rather than at the next refresh.
@@ -91,6 +102,33 @@ def install_live_errors(
     if start:
         live.start()
     return live
+
+
+def edit_alert_settings(
+    live: LiveErrors, settings: Settings, parent: QWidget
+) -> AlertSettingsDialog:
+    """Open the alert thresholds; on Apply they take effect and are kept."""
+    dialog = AlertSettingsDialog(live.alert_settings, parent)
+
+    def on_accepted() -> None:
+        alerts = dialog.alerts
+        if alerts is None:
+            return
+        live.set_alert_settings(alerts)
+        try:
+            save_alert_settings(settings, alerts)
+        except OSError as error:
+            log.warning("Alert thresholds could not be saved: %s", error)
+            QMessageBox.warning(
+                parent,
+                "Alert thresholds",
+                "The new thresholds apply in this window, but could not be "
+                f"kept for the next one: {error}",
+            )
+
+    dialog.accepted.connect(on_accepted)
+    dialog.open()
+    return dialog
 
 
 def _put_banner_above(window: MainWindow, banner: QWidget) -> None:

@@ -66,21 +66,26 @@ def ingest_settings_from(settings: Settings) -> tuple[IngestSettings, list[str]]
             f"so {declared.LOG_BUFFER_ENTRIES.default:,} is used"
         )
         retained = declared.LOG_BUFFER_ENTRIES.default
-    ratio = float(settings.get(declared.ALERT_MAX_ERROR_RATIO))
-    defaults = AlertSettings()
     try:
-        alerts = AlertSettings(
-            error_ratio=ratio,
-            # An episode ends well below the threshold, as in the defaults.
-            clear_ratio=min(defaults.clear_ratio, ratio * 0.4),
+        alerts = AlertSettings.from_thresholds(
+            error_ratio=float(settings.get(declared.ALERT_MAX_ERROR_RATIO)),
             window_seconds=float(settings.get(declared.ALERT_WINDOW_SECONDS)),
             min_requests=float(settings.get(declared.ALERT_MIN_REQUESTS)),
             new_group_alerts=bool(settings.get(declared.ALERT_NEW_GROUP)),
         )
     except ValueError as error:
         problems.append(f"the alert settings are not usable ({error}); defaults apply")
-        alerts = defaults
+        alerts = AlertSettings()
     return IngestSettings(retained=retained, alerts=alerts), problems
+
+
+def save_alert_settings(settings: Settings, alerts: AlertSettings) -> None:
+    """Keep ``alerts`` as the user's settings; OSError if the file cannot
+    be written."""
+    settings.set(declared.ALERT_MAX_ERROR_RATIO, alerts.error_ratio)
+    settings.set(declared.ALERT_WINDOW_SECONDS, alerts.window_seconds)
+    settings.set(declared.ALERT_MIN_REQUESTS, round(alerts.min_requests))
+    settings.set(declared.ALERT_NEW_GROUP, alerts.new_group_alerts)
 
 
 class LiveErrors(QObject):
@@ -98,6 +103,8 @@ class LiveErrors(QObject):
         batch_applied(object): an IngestBatch reached the models.
         alert_raised(object): an Alert fired (once per episode).
         status_changed(str): ``status`` changed.
+        alert_settings_changed(object): the alert rules now use these
+            AlertSettings.
         ticked(): the drain timer fired (the event loop is measured by it).
         unknown_version_seen(str, str): the stream saw requests of a service
             and version the last snapshot did not list (a new deploy).
@@ -105,6 +112,7 @@ class LiveErrors(QObject):
 
     batch_applied = Signal(object)
     alert_raised = Signal(object)
+    alert_settings_changed = Signal(object)
     status_changed = Signal(str)
     ticked = Signal()
     unknown_version_seen = Signal(str, str)
@@ -156,6 +164,20 @@ class LiveErrors(QObject):
         self._retry.setSingleShot(True)
         self._retry.setInterval(RETRY_MS)
         self._retry.timeout.connect(self.start)
+
+    # -- alert rules -------------------------------------------------------
+
+    @property
+    def alert_settings(self) -> AlertSettings:
+        return self.pipeline.alert_settings
+
+    def set_alert_settings(self, alerts: AlertSettings) -> None:
+        """Apply new thresholds at once, to the entries that come next."""
+        self.pipeline.set_alert_settings(alerts)
+        log.info(
+            "Live errors of project %s: %s", self.endpoint.project, alerts.describe()
+        )
+        self.alert_settings_changed.emit(alerts)
 
     # -- lifetime ----------------------------------------------------------
 

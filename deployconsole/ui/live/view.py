@@ -12,7 +12,9 @@ import logging
 from PySide6.QtCore import QObject, Qt
 from PySide6.QtGui import QIcon
 from PySide6.QtWidgets import (
+    QHBoxLayout,
     QLabel,
+    QPushButton,
     QScrollArea,
     QSplitter,
     QTabWidget,
@@ -92,6 +94,19 @@ class LiveErrorsView(QObject):
         layout.setContentsMargins(4, 4, 4, 4)
         layout.addWidget(legend)
         layout.addWidget(scroll, 1)
+        rules = QHBoxLayout()
+        self.alert_rules_label = QLabel(live.alert_settings.describe())
+        self.alert_rules_label.setObjectName("alertRulesLabel")
+        self.alert_rules_label.setWordWrap(True)
+        live.alert_settings_changed.connect(
+            lambda alerts: self.alert_rules_label.setText(alerts.describe())
+        )
+        self.thresholds_button = QPushButton("Alert thresholds…")
+        self.thresholds_button.setObjectName("alertThresholdsButton")
+        self.thresholds_button.setToolTip("When the live errors alert")
+        rules.addWidget(self.alert_rules_label, 1)
+        rules.addWidget(self.thresholds_button)
+        layout.addLayout(rules)
 
         self.banner = AlertBanner(roll_back)
         self.tray = TrayNotifier(roll_back, icon, self)
