@@ -21,6 +21,15 @@ from deployconsole.core.split import Split, format_fraction
 from deployconsole.core.traffic import TrafficPlan
 
 
+def problem_label() -> QLabel:
+    """The line under a form that says, in red, what is wrong with it."""
+    label = QLabel("")
+    label.setObjectName("problemLabel")
+    label.setStyleSheet("color: #a50e0e;")
+    label.setWordWrap(True)
+    return label
+
+
 def _allocation_text(split: Split, version_id: str) -> str:
     allocation = split.allocation(version_id)
     return format_fraction(allocation) if allocation else "—"

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
 
 from deployconsole.core.rollout_model import GuardConfigError, GuardSettings
 from deployconsole.core.smoke import SmokePlan
+from deployconsole.ui.dialogs import problem_label
 
 
 class RolloutDialog(QDialog):
@@ -65,9 +66,7 @@ class RolloutDialog(QDialog):
         self.skip_smoke = QCheckBox("Skip the smoke check")
         form.addRow("", self.skip_smoke)
         layout.addLayout(form)
-        self.problem = QLabel("")
-        self.problem.setStyleSheet("color: #a50e0e;")
-        self.problem.setWordWrap(True)
+        self.problem = problem_label()
         layout.addWidget(self.problem)
         self.buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel

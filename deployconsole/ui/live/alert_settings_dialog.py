@@ -15,6 +15,7 @@ from PySide6.QtWidgets import (
 )
 
 from deployconsole.core.alerts import AlertSettings
+from deployconsole.ui.dialogs import problem_label
 
 
 class AlertSettingsDialog(QDialog):
@@ -58,9 +59,7 @@ class AlertSettingsDialog(QDialog):
         self.summary.setObjectName("alertSettingsSummary")
         self.summary.setWordWrap(True)
         layout.addWidget(self.summary)
-        self.problem = QLabel("")
-        self.problem.setStyleSheet("color: #a50e0e;")
-        self.problem.setWordWrap(True)
+        self.problem = problem_label()
         layout.addWidget(self.problem)
         buttons = QDialogButtonBox(
             QDialogButtonBox.StandardButton.Ok
