@@ -25,6 +25,14 @@ from deployconsole.gcp.tail_support import RequestSampler, TailSettings
 NEVER = 1_000.0  # a settle time no test waits for
 
 
+def two_responses_then_a_cut(tracker: GapTracker) -> None:
+    """A stream that delivered entries received 10 to 11, then 12 to 13."""
+    tracker.stream_opened(reconnect=False)
+    tracker.response(10.0, 11.0)
+    tracker.response(12.0, 13.0)
+    tracker.stream_opened(reconnect=True)
+
+
 def test_a_cut_is_read_back_from_the_end_of_the_response_before_the_last() -> None:
     tracker = GapTracker(overlap=0.0, settle=NEVER)
     tracker.stream_opened(reconnect=False)
@@ -61,10 +69,7 @@ def test_the_first_response_replaces_the_local_clock_guess() -> None:
 
 def test_a_quiet_stream_is_read_after_the_settle_and_again_once_live() -> None:
     tracker = GapTracker(overlap=0.0, settle=0.0)
-    tracker.stream_opened(reconnect=False)
-    tracker.response(10.0, 11.0)
-    tracker.response(12.0, 13.0)
-    tracker.stream_opened(reconnect=True)
+    two_responses_then_a_cut(tracker)
     assert tracker.wait(threading.Event()) == Gap(11.0, None)
     assert tracker.poll() is None
     tracker.response(30.0, 31.0)
@@ -113,10 +118,7 @@ def test_a_gap_unread_when_its_stream_is_cut_keeps_its_own_end() -> None:
     # (13 to its first response at 20) is still owed when stream 3 opens.
     # Merged, the next read would cover all stream 2 delivered, again.
     tracker = GapTracker(overlap=0.0, settle=NEVER)
-    tracker.stream_opened(reconnect=False)
-    tracker.response(10.0, 11.0)
-    tracker.response(12.0, 13.0)
-    tracker.stream_opened(reconnect=True)
+    two_responses_then_a_cut(tracker)
     for start in range(20, 60, 2):
         tracker.response(float(start), start + 1.0)
     tracker.stream_opened(reconnect=True)
@@ -128,10 +130,7 @@ def test_a_gap_unread_when_its_stream_is_cut_keeps_its_own_end() -> None:
 
 def test_a_quiet_read_still_owed_keeps_its_rerun_bounded() -> None:
     tracker = GapTracker(overlap=0.0, settle=0.0)
-    tracker.stream_opened(reconnect=False)
-    tracker.response(10.0, 11.0)
-    tracker.response(12.0, 13.0)
-    tracker.stream_opened(reconnect=True)
+    two_responses_then_a_cut(tracker)
     assert tracker.poll() == Gap(11.0, None)  # settled: read up to the newest
     tracker.response(30.0, 31.0)
     tracker.response(32.0, 33.0)
