@@ -222,9 +222,11 @@ class GapTracker:
                 or self._delay is None
             ):
                 return
-            # FIXME(tail-clock): a step forward of this machine's clock
-            # since the smallest delay was seen, larger than the overlap,
-            # would skip entries that arrived just before the read began.
+            # FIXME(tail-clock): the overlap (1 s by default) is all the
+            # margin there is: a step forward of this machine's clock since
+            # the smallest delay was seen, or entries the service had
+            # received but not yet made listable when the read began, longer
+            # than that, would skip entries the stream did not send either.
             received = began - self._delay - self.overlap
             if stamped is not None:
                 stamped -= self.overlap
