@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -260,3 +261,32 @@ def test_several_tracebacks_and_their_lines() -> None:
         (1, "start", "KeyError"),
         (5, "between", "IndexError"),
     ]
+
+
+DEPTH_FIXTURES = Path(__file__).resolve().parent / "fixtures" / "max-group-depth"
+
+
+@pytest.mark.parametrize("python", ["3.11.7", "3.13.0"])
+def test_a_group_deeper_than_cpython_prints_ends_there_and_the_chain_goes_on(
+    python: str,
+) -> None:
+    # Printed by fixtures/max-group-depth/importer.py: groups "level 11" to
+    # "level 1", the last shown as "... (max_group_depth is 10)", are the
+    # cause of a RuntimeError.
+    text = (DEPTH_FIXTURES / f"cpython-{python}.txt").read_text(encoding="utf-8")
+    (tb,) = parse_tracebacks(text)
+    assert not tb.incomplete
+    group, error = tb.exceptions
+    assert (error.type, error.message) == ("RuntimeError", "import failed")
+    assert [f.function for f in error.frames] == ["<module>", "main"]
+    assert group.relation_to_next == "cause"
+    shown = []
+    level: ExceptionInfo | None = group
+    while level is not None:
+        shown.append(level.message)
+        assert len(level.frames) == 2
+        subs = level.sub_exceptions
+        assert subs is not None
+        level = subs[0][0] if subs else None
+    # Ten levels shown; level 1 is not printed, so not parsed either.
+    assert shown == [f"level {n} (1 sub-exception)" for n in range(11, 1, -1)]

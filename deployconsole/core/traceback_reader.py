@@ -41,6 +41,7 @@ EXCEPTION_LINE = re.compile(
     r"(?:: (?P<message>.*)|:)?$"
 )
 _MORE = re.compile(r"and (\d+) more exceptions?$")
+_DEPTH_LIMIT = re.compile(r"\.\.\. \(max_group_depth is \d+\)$")
 # The first line of another log record: an exception message ends there.
 RECORD_START = re.compile(
     r"\[?\d{4}-\d\d-\d\d[ T]\d\d:\d\d"
@@ -252,13 +253,17 @@ class Reader(LineReader):
             self.i += 1
             if rule[0] == "close":
                 break
-            # FIXME(groups): "... (max_group_depth is N)", printed for groups
-            # nested deeper than CPython shows, is not read.
+            content = (self.at(self.i, inner) or "").strip()
             if rule[2] == "...":
-                counted = _MORE.match((self.at(self.i, inner) or "").strip())
+                counted = _MORE.match(content)
                 if counted is not None:
                     more = int(counted.group(1))
                     self.i += 1
+                continue
+            if _DEPTH_LIMIT.match(content):
+                # A group nested deeper than CPython prints: it is not shown,
+                # so it is not in the parse either.
+                self.i += 1
                 continue
             chain, dangling = self.chain(inner)
             if dangling and chain:
