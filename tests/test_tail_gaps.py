@@ -335,3 +335,16 @@ def test_a_broken_off_read_and_its_re_read_together_read_each_entry_once() -> No
     assert rerun is not None and rerun.resume is not None
     backfill._read(rerun, *store.current_filter())
     assert store.delivered == [["m0", "m1"], ["late", "m1"], ["m2", "m3"], ["m4", "m5"]]
+
+
+def test_a_re_read_queued_by_a_cut_during_the_read_is_still_limited() -> None:
+    tracker, now = _clocked(overlap=1.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled is not None
+    # While that read runs, the quiet stream proves live and is cut: its
+    # re-read is queued with the stream's first response as its end.
+    now[0] = 31.5
+    tracker.response(30.0, 31.0)
+    tracker.stream_opened(reconnect=True)
+    tracker.read_ended(settled, 20.0, 15.0)
+    assert tracker.poll() == Gap(10.0, 31.0, Resume(18.8, 14.0))

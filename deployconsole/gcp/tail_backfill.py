@@ -37,7 +37,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 from google.api_core import exceptions as api_exceptions
@@ -102,6 +102,10 @@ class GapTracker:
         self._settle_deadline = 0.0
         # Gaps whose end is known, due now, oldest first.
         self._bounded: list[Gap] = []
+        # The quiet stream's gap being read, and the bounded re-read of it
+        # queued meanwhile (its stream was cut), which read_ended limits.
+        self._reading: Gap | None = None
+        self._rerun_queued: Gap | None = None
 
     def __repr__(self) -> str:
         with self._cond:
@@ -123,12 +127,19 @@ class GapTracker:
             if reconnect and ended_first is not None and not self._open_gap:
                 # The stream that ended had proven live: what is still owed
                 # from before it ends where it began.
+                reading = self._reading
+                rerun_only = (
+                    reading is not None
+                    and self._gap_since is None
+                    and self._rerun_since == reading.since
+                )
                 owed = self._take_owed()
                 if owed is not None:
                     since, resume = owed
-                    self._bounded.append(
-                        Gap(since, ended_first + self.overlap, resume)
-                    )
+                    rerun = Gap(since, ended_first + self.overlap, resume)
+                    self._bounded.append(rerun)
+                    if rerun_only:
+                        self._rerun_queued = rerun
             if not reconnect:
                 # FIXME(tail-clock): until the first response the cursor is a
                 # guess from this machine's clock; with the service's clock
@@ -216,11 +227,10 @@ class GapTracker:
         entries stamped up to ``stamped``. The re-read owed for a quiet
         stream's gap is limited to what that read cannot have had."""
         with self._cond:
-            if (
-                gap.until is not None
-                or self._rerun_since != gap.since
-                or self._delay is None
-            ):
+            queued, self._rerun_queued = self._rerun_queued, None
+            if gap is self._reading:
+                self._reading = None
+            if gap.until is not None or self._delay is None:
                 return
             # FIXME(tail-clock): the overlap (1 s by default) is all the
             # margin there is: a step forward of this machine's clock since
@@ -230,8 +240,15 @@ class GapTracker:
             received = began - self._delay - self.overlap
             if stamped is not None:
                 stamped -= self.overlap
-            if received > gap.since:
-                self._rerun_resume = Resume(received, stamped)
+            if received <= gap.since:
+                return
+            resume = Resume(received, stamped)
+            if self._rerun_since == gap.since:
+                self._rerun_resume = resume
+            elif queued is not None and queued in self._bounded:
+                self._bounded[self._bounded.index(queued)] = replace(
+                    queued, resume=resume
+                )
 
     def retry(self, gap: Gap) -> None:
         """Read ``gap`` again later (its read failed)."""
@@ -288,7 +305,9 @@ class GapTracker:
             # A quiet new stream: read now, and again once it is proven live.
             self._gap_since = self._gap_resume = None
             self._rerun_since, self._rerun_resume = since, resume
-            return Gap(since, None, resume)
+            self._reading = Gap(since, None, resume)
+            self._rerun_queued = None
+            return self._reading
         self._gap_since = self._gap_resume = None
         return Gap(since, first + self.overlap, resume)
 
