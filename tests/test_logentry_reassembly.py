@@ -223,3 +223,52 @@ def test_a_chain_cut_before_its_separator_is_joined() -> None:
     ]
     assert traceback.exceptions[0].relation_to_next == "context"
     assert joined.insert_id == "e0"
+
+
+NOTED = [
+    HEADER,
+    '  File "/workspace/main.py", line 3, in view',
+    "    return load()",
+    "KeyError: 's-42'",
+    "while loading cart 7",  # notes (3.11+), one entry each
+    "retried 3 times",
+]
+
+
+def _joined(
+    lines: list[str], times: list[float], later_log: str = "log"
+) -> list[LogRecord]:
+    """``lines`` fed as entries of one instance; those after the exception
+    line in ``later_log``."""
+    joiner = Reassembler()
+    out: list[LogRecord] = []
+    for n, (line, at) in enumerate(zip(lines, times, strict=True)):
+        log = "log" if n < 4 else later_log
+        record = build_record(
+            f"e{n}", at, log, "", "svc", "v1", "i1", "", kind=KIND_TEXT, text=line
+        )
+        out += joiner.feed(record)
+    return out + joiner.finish()
+
+
+def test_notes_written_as_entries_of_their_own_are_joined() -> None:
+    (record,) = _joined(NOTED, [100.0 + n * 0.001 for n in range(len(NOTED))])
+    (exception,) = record.tracebacks[0].exceptions
+    assert exception.message == "'s-42'\nwhile loading cart 7\nretried 3 times"
+    assert record.insert_id == "e0"
+
+
+def test_lines_after_a_traceback_stay_apart_when_late_or_from_another_log() -> None:
+    late = _joined(NOTED, [100.0, 100.001, 100.002, 100.003, 100.5, 100.501])
+    assert [r.text for r in late[1:]] == NOTED[4:]
+    assert late[0].tracebacks[0].exceptions[0].message == "'s-42'"
+    soon = [100.0 + n * 0.001 for n in range(len(NOTED))]
+    elsewhere = _joined(NOTED, soon, later_log="stdout")
+    assert [r.text for r in elsewhere[1:]] == NOTED[4:]
+
+
+def test_a_log_record_right_after_a_traceback_is_not_its_message() -> None:
+    lines = NOTED[:4] + ["INFO:app:next request", "[2025-11-18 09:10:21] GET /"]
+    out = _joined(lines, [100.0 + n * 0.001 for n in range(len(lines))])
+    assert [r.text for r in out[1:]] == lines[4:]
+    assert out[0].tracebacks[0].exceptions[0].message == "'s-42'"

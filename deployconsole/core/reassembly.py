@@ -15,9 +15,13 @@ joined, and hands out records as they complete:
   ``finish()``. A whole traceback is held too, since a log agent may send
   the next part of its chain as the next entry.
 
-FIXME(reassembly): lines after the exception line (notes, multi-line
-messages) that arrive as entries of their own are not joined; they go out
-as plain records.
+Lines after the exception line (notes, a message of several lines) that
+arrive as entries of their own are joined when they are stderr lines of
+the same log written within ``message_gap`` seconds of the last part, and
+the parser reads them as the message: not the start of another log record
+or traceback. FIXME(reassembly): a note written later than that, or an
+unrelated line written that soon that looks like no log record (see
+FIXME(message-end)), is taken wrongly.
 
 A released record is the first entry of the traceback with the joined text
 (and the log lines just before it, its preamble) parsed afresh, and the
@@ -73,9 +77,12 @@ class _Stream:
 class Reassembler:
     """Incremental joiner of split tracebacks; see the module docstring."""
 
-    def __init__(self, *, gap: float = 2.0, hold: float = 2.0) -> None:
+    def __init__(
+        self, *, gap: float = 2.0, hold: float = 2.0, message_gap: float = 0.1
+    ) -> None:
         self.gap = gap
         self.hold = hold
+        self.message_gap = message_gap
         self._streams: dict[Hashable, _Stream] = {}
 
     def feed(self, record: LogRecord, now: float | None = None) -> list[LogRecord]:
@@ -148,7 +155,11 @@ class Reassembler:
         # entry then starts with the sentence, alone or with the next part.
         first_line = new.lstrip("\n").split("\n", 1)[0].strip()
         starts_chain = first_line in _SENTENCES
-        if stream.state == STATE_COMPLETE and not starts_chain:
+        if (
+            stream.state == STATE_COMPLETE
+            and not starts_chain
+            and not self._message_goes_on(stream.parts[-1], record)
+        ):
             return False
         if starts_chain:
             rest = new.strip("\n")
@@ -164,6 +175,18 @@ class Reassembler:
         stream.text = joined
         stream.state = tail.state
         return True
+
+    def _message_goes_on(self, last: LogRecord, record: LogRecord) -> bool:
+        """Whether ``record`` may hold more lines of the message a whole
+        traceback ends with: a stderr line of the same log written right
+        after its last part (the parse of the joined text decides)."""
+        if KIND_TEXT != last.kind or KIND_TEXT != record.kind:
+            return False
+        if record.log_name != last.log_name:
+            return False
+        if last.timestamp is None or record.timestamp is None:
+            return False
+        return 0.0 <= record.timestamp - last.timestamp <= self.message_gap
 
     def _preamble(
         self, stream: _Stream, record: LogRecord, start_line: int
