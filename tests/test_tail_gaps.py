@@ -12,14 +12,9 @@ from google.cloud.logging_v2.types import ListLogEntriesResponse
 from test_tail_support import request_log, stderr
 
 from deployconsole.emulator.filters import compile_filter
-from deployconsole.gcp.tail_backfill import (
-    Backfill,
-    Gap,
-    GapTracker,
-    Resume,
-    gap_filter,
-)
+from deployconsole.gcp.tail_backfill import Backfill
 from deployconsole.gcp.tail_delivery import unreadable_record
+from deployconsole.gcp.tail_gaps import Gap, GapTracker, Resume, gap_filter
 from deployconsole.gcp.tail_support import RequestSampler, TailSettings
 
 NEVER = 1_000.0  # a settle time no test waits for
@@ -348,3 +343,15 @@ def test_a_re_read_queued_by_a_cut_during_the_read_is_still_limited() -> None:
     tracker.stream_opened(reconnect=True)
     tracker.read_ended(settled, 20.0, 15.0)
     assert tracker.poll() == Gap(10.0, 31.0, Resume(18.8, 14.0))
+
+
+def test_a_failed_read_limits_no_re_read() -> None:
+    tracker, now = _clocked(overlap=1.0)
+    settled = _settled_after_a_cut(tracker, now)
+    assert settled is not None
+    now[0] = 31.5
+    tracker.response(30.0, 31.0)
+    tracker.stream_opened(reconnect=True)
+    tracker.retry(settled)  # the read failed
+    tracker.read_ended(settled, 20.0, 15.0)
+    assert tracker.poll() == Gap(10.0, 31.0)

@@ -43,9 +43,10 @@ from deployconsole.core.ingest import (
 )
 from deployconsole.core.turns import ForegroundTurns
 from deployconsole.gcp.channel import Endpoint, logging_client
-from deployconsole.gcp.tail_backfill import Backfill, GapTracker
+from deployconsole.gcp.tail_backfill import Backfill
 from deployconsole.gcp.tail_delivery import Delivery
 from deployconsole.gcp.tail_filter import TailScope, compose_filter
+from deployconsole.gcp.tail_gaps import GapTracker
 from deployconsole.gcp.tail_support import (
     Backoff,
     ReadQuota,
