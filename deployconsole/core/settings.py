@@ -14,6 +14,7 @@ import logging
 import os
 import tempfile
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -158,12 +159,22 @@ class Settings:
             return self._values.get(setting.key, setting.default)
 
     def set(self, setting: Setting, value: Any) -> None:
-        self._check(setting)
-        if not _fits(setting, value):
-            raise TypeError(f"{setting.key} takes a {setting.type.__name__}")
+        self.set_many([(setting, value)])
+
+    def set_many(self, values: Sequence[tuple[Setting, Any]]) -> None:
+        """Set several settings in one write of the file: all or none."""
+        for setting, value in values:
+            self._check(setting)
+            if not _fits(setting, value):
+                raise TypeError(f"{setting.key} takes a {setting.type.__name__}")
         with self._lock:
-            self._values[setting.key] = value
-            self._save()
+            before = dict(self._values)
+            self._values.update((setting.key, value) for setting, value in values)
+            try:
+                self._save()
+            except OSError:
+                self._values = before
+                raise
 
     def reset(self, setting: Setting) -> None:
         self._check(setting)

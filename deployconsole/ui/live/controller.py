@@ -82,10 +82,14 @@ def ingest_settings_from(settings: Settings) -> tuple[IngestSettings, list[str]]
 def save_alert_settings(settings: Settings, alerts: AlertSettings) -> None:
     """Keep ``alerts`` as the user's settings; OSError if the file cannot
     be written."""
-    settings.set(declared.ALERT_MAX_ERROR_RATIO, alerts.error_ratio)
-    settings.set(declared.ALERT_WINDOW_SECONDS, alerts.window_seconds)
-    settings.set(declared.ALERT_MIN_REQUESTS, round(alerts.min_requests))
-    settings.set(declared.ALERT_NEW_GROUP, alerts.new_group_alerts)
+    settings.set_many(
+        [
+            (declared.ALERT_MAX_ERROR_RATIO, alerts.error_ratio),
+            (declared.ALERT_WINDOW_SECONDS, alerts.window_seconds),
+            (declared.ALERT_MIN_REQUESTS, round(alerts.min_requests)),
+            (declared.ALERT_NEW_GROUP, alerts.new_group_alerts),
+        ]
+    )
 
 
 class LiveErrors(QObject):
