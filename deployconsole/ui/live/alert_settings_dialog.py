@@ -100,17 +100,21 @@ class AlertSettingsDialog(QDialog):
         )
 
     def _update_summary(self) -> None:
+        self._checked()
+
+    def _checked(self) -> AlertSettings | None:
+        """The settings as entered, said in a sentence; or None, and why."""
         try:
-            self.summary.setText(self.build_settings().describe())
-            self.problem.setText("")
+            alerts = self.build_settings()
         except ValueError as error:
             self.summary.setText("")
             self.problem.setText(f"These thresholds cannot be used: {error}.")
+            return None
+        self.summary.setText(alerts.describe())
+        self.problem.setText("")
+        return alerts
 
     def _on_accepted(self) -> None:
-        try:
-            self.alerts = self.build_settings()
-        except ValueError as error:
-            self.problem.setText(f"These thresholds cannot be used: {error}.")
-            return
-        self.accept()
+        self.alerts = self._checked()
+        if self.alerts is not None:
+            self.accept()
