@@ -332,26 +332,27 @@ def test_a_broken_off_read_and_its_re_read_together_read_each_entry_once() -> No
     assert store.delivered == [["m0", "m1"], ["late", "m1"], ["m2", "m3"], ["m4", "m5"]]
 
 
-def test_a_re_read_queued_by_a_cut_during_the_read_is_still_limited() -> None:
-    tracker, now = _clocked(overlap=1.0)
+def _cut_while_reading(tracker: GapTracker, now: list[float]) -> Gap:
+    """The settle read of a cut's gap runs; meanwhile the quiet stream
+    proves live and is cut, so its re-read is queued, ending at 31."""
     settled = _settled_after_a_cut(tracker, now)
     assert settled is not None
-    # While that read runs, the quiet stream proves live and is cut: its
-    # re-read is queued with the stream's first response as its end.
     now[0] = 31.5
     tracker.response(30.0, 31.0)
     tracker.stream_opened(reconnect=True)
+    return settled
+
+
+def test_a_re_read_queued_by_a_cut_during_the_read_is_still_limited() -> None:
+    tracker, now = _clocked(overlap=1.0)
+    settled = _cut_while_reading(tracker, now)
     tracker.read_ended(settled, 20.0, 15.0)
     assert tracker.poll() == Gap(10.0, 31.0, Resume(18.8, 14.0))
 
 
 def test_a_failed_read_limits_no_re_read() -> None:
     tracker, now = _clocked(overlap=1.0)
-    settled = _settled_after_a_cut(tracker, now)
-    assert settled is not None
-    now[0] = 31.5
-    tracker.response(30.0, 31.0)
-    tracker.stream_opened(reconnect=True)
+    settled = _cut_while_reading(tracker, now)
     tracker.retry(settled)  # the read failed
     tracker.read_ended(settled, 20.0, 15.0)
     assert tracker.poll() == Gap(10.0, 31.0)

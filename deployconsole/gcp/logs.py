@@ -3,7 +3,7 @@
 A :class:`TailSession` keeps a stream open for as long as it runs. The
 service ends streams (the client's deadline is an hour, and streams fail),
 so the session reconnects with backoff, and its backfill thread reads the
-gap with ListLogEntries (see tail_backfill.py). Entries are deduplicated by
+gap with ListLogEntries (see tail_gaps.py). Entries are deduplicated by
 insert_id, so none is lost and none is shown twice. Reads spend a token
 bucket that keeps within the project's read quota.
 
